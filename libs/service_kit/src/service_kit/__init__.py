@@ -1,0 +1,32 @@
+"""What every service of the mesh shares, so that no service copies plumbing."""
+
+from service_kit.consumption import EventConsumer, Outcome, RetryPolicy, UnprocessableEvent
+from service_kit.dead_letters import DeadLetters
+from service_kit.idempotency import InMemoryProcessedEvents, ProcessedEvents, SqlProcessedEvents
+from service_kit.kafka import EventPublisher, create_broker, ensure_topics
+from service_kit.runtime import DependencyNotReady, ServiceRuntime
+from service_kit.service_app import Runtime, create_service_app
+from service_kit.serving import serve
+from service_kit.settings import KAFKA_PROFILES, KafkaClientProfile, ServiceSettings
+
+__all__ = [
+    "KAFKA_PROFILES",
+    "DeadLetters",
+    "DependencyNotReady",
+    "EventConsumer",
+    "EventPublisher",
+    "InMemoryProcessedEvents",
+    "KafkaClientProfile",
+    "Outcome",
+    "ProcessedEvents",
+    "RetryPolicy",
+    "Runtime",
+    "ServiceRuntime",
+    "ServiceSettings",
+    "SqlProcessedEvents",
+    "UnprocessableEvent",
+    "create_broker",
+    "create_service_app",
+    "ensure_topics",
+    "serve",
+]

@@ -1,0 +1,78 @@
+"""Durable record of processed event ids, so a redelivered event is handled once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+metadata = MetaData()
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+class ProcessedEvents(Protocol):
+    """Which event ids a consumer (service + subscription) has already processed."""
+
+    async def seen(self, consumer: str, event_id: str) -> bool: ...
+    async def mark(self, consumer: str, event_id: str) -> None: ...
+
+
+class SqlProcessedEvents:
+    """Processed ids in the service's own database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create_schema(self) -> None:
+        """Create the table if it does not exist (idempotent)."""
+        async with self._engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+
+    async def seen(self, consumer: str, event_id: str) -> bool:
+        query = select(processed_events.c.event_id).where(
+            processed_events.c.consumer == consumer, processed_events.c.event_id == event_id
+        )
+        async with self._engine.connect() as connection:
+            return (await connection.execute(query)).first() is not None
+
+    async def mark(self, consumer: str, event_id: str) -> None:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(processed_events)
+            .values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
+            .on_conflict_do_nothing()
+        )
+        async with self._engine.begin() as connection:
+            await connection.execute(statement)
+
+    async def forget_older_than(self, age: timedelta) -> int:
+        """Delete ids processed longer ago than ``age`` (beyond any redelivery horizon)."""
+        cutoff = datetime.now(UTC) - age
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                delete(processed_events).where(processed_events.c.processed_at < cutoff)
+            )
+        return result.rowcount or 0
+
+
+class InMemoryProcessedEvents:
+    """For unit tests: the same behaviour, forgotten when the process ends."""
+
+    def __init__(self) -> None:
+        self._ids: set[tuple[str, str]] = set()
+
+    async def seen(self, consumer: str, event_id: str) -> bool:
+        return (consumer, event_id) in self._ids
+
+    async def mark(self, consumer: str, event_id: str) -> None:
+        self._ids.add((consumer, event_id))

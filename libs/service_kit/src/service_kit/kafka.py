@@ -1,0 +1,135 @@
+"""Kafka plumbing shared by every service: the broker factory, topic creation, and
+publishing contract events in the CloudEvents binary format."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream import BaseMiddleware
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.security import BaseSecurity, SASLScram512
+
+from mlops_contracts import Event, TopicSpec, encode
+from service_kit.logs import event_context
+from service_kit.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from faststream.message import StreamMessage
+    from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
+
+
+class EventLogContextMiddleware(BaseMiddleware):
+    """Puts the consumed record's CloudEvents id and correlation id on every log line."""
+
+    async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        headers = msg.headers
+        with event_context(headers.get("ce_id"), headers.get("ce_correlationid")):
+            return await call_next(msg)
+
+
+def _security(settings: ServiceSettings) -> BaseSecurity | None:
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    password = settings.kafka_sasl_password
+    return SASLScram512(
+        username=settings.kafka_sasl_username or "",
+        password=password.get_secret_value() if password else "",
+        use_ssl=settings.kafka_security_protocol == "SASL_SSL",
+    )
+
+
+def create_broker(settings: ServiceSettings, metrics: CollectorRegistry) -> KafkaBroker:
+    """Build (without connecting) the service's broker with its profile's producer options,
+    Prometheus metrics and event-id log context on every consumed record."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service_name}-{settings.instance_id}",
+        security=_security(settings),
+        middlewares=(
+            EventLogContextMiddleware,
+            KafkaPrometheusMiddleware(registry=metrics, app_name=settings.service_name),
+        ),
+        logger=logging.getLogger(f"{settings.service_name}.broker"),
+        graceful_timeout=settings.shutdown_grace_s,
+        **settings.kafka_profile.producer_options(),
+    )
+
+
+class EventPublisher:
+    """Publishes contract events as CloudEvents binary-mode records (key = entity)."""
+
+    def __init__(self, broker: KafkaBroker, source: str) -> None:
+        self._broker = broker
+        self._source = source
+
+    async def publish(
+        self,
+        event: Event,
+        *,
+        topic: str | None = None,
+        correlation_id: str | None = None,
+        event_id: str | None = None,
+        time: datetime | None = None,
+    ) -> str:
+        """Publish ``event`` to its catalogue topic (or ``topic``); return its event id.
+
+        Returns only once the broker acknowledged the record (acks per profile).
+        """
+        record = encode(
+            event,
+            source=self._source,
+            event_id=event_id,
+            time=time,
+            correlation_id=correlation_id,
+        )
+        headers = record.text_headers()
+        await self._broker.publish(
+            record.value,
+            topic or record.topic,
+            key=record.key,
+            headers=headers,
+        )
+        return headers["ce_id"]
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Iterable[TopicSpec],
+    *,
+    replication_factor: int = 1,
+) -> list[str]:
+    """Create each topic that does not exist yet, with its partition count and retention
+    config; return the names created.
+
+    Used by the embedded mesh launcher and by tests. In production, topics are owned by
+    the cluster's operator (Strimzi ``KafkaTopic`` resources), not by the services.
+    """
+    wanted = {spec.name: spec for spec in topics}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        wanted[name].partitions,
+                        replication_factor=replication_factor,
+                        topic_configs=wanted[name].topic_config(),
+                    )
+                    for name in missing
+                ]
+            )
+            logger.info("created topics", extra={"topics": missing})
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,108 @@
+"""The shared plumbing of one service process: broker, metrics, state database,
+dead letters, processed-event ids. Built from settings without I/O; started in the
+app lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry
+
+from mlops_contracts import TopicSpec, service_source
+from service_kit.consumption import (
+    DEFAULT_RETRY,
+    EventConsumer,
+    EventHandler,
+    RetryPolicy,
+    subscribe,
+)
+from service_kit.database import create_engine, ping
+from service_kit.dead_letters import DeadLetters
+from service_kit.idempotency import SqlProcessedEvents
+from service_kit.kafka import EventPublisher, create_broker
+from service_kit.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class DependencyNotReady(Exception):
+    """A readiness check failed; the message says which dependency and why."""
+
+
+class ServiceRuntime:
+    """Everything a service shares with the others, built from its settings."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.metrics = CollectorRegistry()
+        self.broker = create_broker(settings, self.metrics)
+        self.engine = create_engine(settings.state_database_url)
+        self.processed = SqlProcessedEvents(self.engine)
+        self.dead_letters = DeadLetters(self.broker)
+        self.publisher = EventPublisher(
+            self.broker, source=service_source(settings.service_name, settings.instance_id)
+        )
+        self.started = False
+        """True between a completed start and the beginning of shutdown."""
+        self.readiness: dict[str, ReadinessCheck] = {
+            "kafka": self._kafka_ready,
+            "database": self._database_ready,
+        }
+
+    def consume(
+        self,
+        topic: TopicSpec,
+        handler: EventHandler,
+        *,
+        group_id: str | None = None,
+        idempotent: bool = True,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> EventConsumer:
+        """Subscribe ``handler`` to ``topic`` in this service's consumer group (or
+        ``group_id``, e.g. a per-replica group for broadcast topics)."""
+        consumer = EventConsumer(
+            topic=topic,
+            group_id=group_id or self.settings.service_name,
+            handler=handler,
+            dead_letters=self.dead_letters,
+            processed=self.processed if idempotent else None,
+            retry=retry,
+        )
+        subscribe(self.broker, consumer, self.settings.kafka_profile)
+        return consumer
+
+    async def start(self) -> None:
+        """Create local state and connect; consumers start last, when all else is up."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.processed.create_schema()
+        await self.broker.start()
+        logger.info(
+            "service started",
+            extra={
+                "profile": self.settings.profile,
+                "kafka": self.settings.kafka_bootstrap_servers,
+                "http_port": self.settings.http_port,
+            },
+        )
+
+    async def stop(self) -> None:
+        """Drain in-flight handlers (bounded by the broker's graceful timeout), commit,
+        disconnect, then close the database."""
+        await self.broker.stop()
+        await self.engine.dispose()
+        logger.info("service stopped")
+
+    async def _kafka_ready(self) -> None:
+        if not await self.broker.ping(timeout=2.0):
+            raise DependencyNotReady(
+                f"Kafka at {self.settings.kafka_bootstrap_servers} did not answer in 2 s"
+            )
+
+    async def _database_ready(self) -> None:
+        try:
+            await ping(self.engine)
+        except Exception as error:
+            raise DependencyNotReady(f"database did not answer: {error}") from error

@@ -1,0 +1,52 @@
+"""Run one service under uvicorn: settings from the environment, JSON logs, graceful
+SIGTERM (the lifespan drains consumers and commits offsets before the process exits)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from service_kit.logs import configure_logging
+from service_kit.settings import ServiceSettings
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+EXIT_BAD_CONFIG = 78  # EX_CONFIG: the supervisor does not restart-loop on bad settings
+
+
+def serve(settings_class: type[SettingsT], create_app: Callable[[SettingsT], FastAPI]) -> None:
+    """Read settings, configure logging, build the app and serve it until SIGTERM/SIGINT."""
+    try:
+        settings = settings_class()
+    except ValidationError as error:
+        prefix = settings_class.model_config.get("env_prefix", "")
+        print(
+            f"invalid settings for {settings_class.__name__} (env prefix {prefix}):",
+            file=sys.stderr,
+        )
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"]) or "(settings)"
+            print(f"  {prefix}{field.upper()}: {problem['msg']}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+    configure_logging(settings.service_name, settings.instance_id, settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        # Start-up failed (port taken, dependency down): exit non-zero so the supervisor
+        # restarts us with backoff instead of believing a clean stop.
+        raise SystemExit(1)

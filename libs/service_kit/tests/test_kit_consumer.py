@@ -1,0 +1,199 @@
+"""Unit tests of the consumption decision (decode, dedupe, handle, dead-letter, retry)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mlops_contracts import (
+    DEAD_LETTER_HEADERS,
+    ContractError,
+    Envelope,
+    LabelObserved,
+    TopicSpec,
+    decode,
+    encode,
+)
+from service_kit import EventConsumer, InMemoryProcessedEvents, Outcome, RetryPolicy
+from service_kit.consumption import UnprocessableEvent
+from service_kit.dead_letters import dead_letter_headers
+
+TOPIC = TopicSpec(
+    name="test.labels",
+    partitions=1,
+    key_field="customer_id",
+    event_types=(LabelObserved,),
+    retention="compact",
+    description="test topic",
+)
+
+
+@dataclass
+class Record:
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    key: bytes | None = b"c-1"
+    topic: str = TOPIC.name
+    partition: int = 0
+    offset: int = 7
+
+
+@dataclass
+class FakeDeadLetters:
+    parked: list[tuple[Any, BaseException]] = field(default_factory=list)
+
+    async def park(self, record: Any, error: BaseException, consumer_group: str) -> str:
+        self.parked.append((record, error))
+        return f"{record.topic}.dlq"
+
+
+def label_record(customer_id: str = "c-1", event_id: str | None = None) -> Record:
+    event = LabelObserved(
+        record_id="r-1", customer_id=customer_id, churned=True, observed_at=datetime.now(UTC)
+    )
+    wire = encode(event, source="urn:test", event_id=event_id)
+    return Record(value=wire.value, headers=list(wire.headers), key=wire.key)
+
+
+def make_consumer(handler: Any, **overrides: Any) -> tuple[EventConsumer, FakeDeadLetters]:
+    dead = FakeDeadLetters()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    options: dict[str, Any] = {
+        "topic": TOPIC,
+        "group_id": "test",
+        "handler": handler,
+        "dead_letters": dead,
+        "processed": InMemoryProcessedEvents(),
+        "retry": RetryPolicy(attempts=3, first_delay_s=0.1),
+        "sleep": sleep,
+    }
+    options.update(overrides)
+    return EventConsumer(**options), dead
+
+
+async def test_good_record_is_handled_with_its_envelope() -> None:
+    seen: list[Envelope[Any]] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        seen.append(envelope)
+
+    consumer, dead = make_consumer(handler)
+    assert await consumer.process(label_record("c-42")) is Outcome.HANDLED
+    assert [e.data.customer_id for e in seen] == ["c-42"]
+    assert dead.parked == []
+
+
+@pytest.mark.parametrize(
+    ("value", "headers", "reason"),
+    [
+        (b"\x00\xffnot json", None, "JSON"),
+        (b"{}", [], "ce_specversion"),
+        (None, None, None),
+    ],
+)
+async def test_poison_record_is_dead_lettered_not_handled(
+    value: bytes | None, headers: list[tuple[str, bytes]] | None, reason: str | None
+) -> None:
+    calls = 0
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        nonlocal calls
+        calls += 1
+
+    good = label_record()
+    poison = Record(value=value, headers=good.headers if headers is None else headers)
+    consumer, dead = make_consumer(handler)
+    assert await consumer.process(poison) is Outcome.DEAD_LETTERED
+    assert calls == 0
+    assert len(dead.parked) == 1
+    if reason:
+        assert reason in str(dead.parked[0][1])
+
+
+async def test_replayed_event_is_handled_once() -> None:
+    calls = 0
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        nonlocal calls
+        calls += 1
+
+    consumer, _ = make_consumer(handler)
+    record = label_record(event_id="evt-1")
+    assert await consumer.process(record) is Outcome.HANDLED
+    assert await consumer.process(record) is Outcome.DUPLICATE
+    assert calls == 1
+
+
+async def test_transient_failure_is_retried_then_handled() -> None:
+    attempts = 0
+
+    async def flaky(envelope: Envelope[Any]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ConnectionError("database restarting")
+
+    consumer, dead = make_consumer(flaky)
+    assert await consumer.process(label_record()) is Outcome.HANDLED
+    assert attempts == 3
+    assert dead.parked == []
+
+
+async def test_persistent_transient_failure_leaves_record_for_redelivery() -> None:
+    async def down(envelope: Envelope[Any]) -> None:
+        raise ConnectionError("still down")
+
+    processed = InMemoryProcessedEvents()
+    consumer, dead = make_consumer(down, processed=processed)
+    record = label_record(event_id="evt-2")
+    assert await consumer.process(record) is Outcome.RETRY_LATER
+    assert dead.parked == []
+    # Not marked processed: the redelivered record is handled once the dependency is back.
+    assert not await processed.seen("test:test.labels", "evt-2")
+
+
+async def test_unprocessable_event_goes_to_dead_letters_without_retry() -> None:
+    attempts = 0
+
+    async def refuses(envelope: Envelope[Any]) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise UnprocessableEvent("customer c-1 is unknown to this model")
+
+    consumer, dead = make_consumer(refuses)
+    assert await consumer.process(label_record()) is Outcome.DEAD_LETTERED
+    assert attempts == 1
+    assert "unknown to this model" in str(dead.parked[0][1])
+
+
+def test_dead_letter_headers_carry_reason_and_origin() -> None:
+    record = label_record()
+    headers = dead_letter_headers(record, ValueError("bad plan 'x'"), "ingest")
+    assert headers["dlq_error_type"] == "ValueError"
+    assert headers["dlq_error_message"] == "bad plan 'x'"
+    assert headers["dlq_original_topic"] == TOPIC.name
+    assert headers["dlq_original_partition"] == "0"
+    assert headers["dlq_original_offset"] == "7"
+    assert headers["dlq_consumer_group"] == "ingest"
+    assert headers["ce_type"] == LabelObserved.event_type  # original headers kept
+    assert {name for name in headers if name.startswith("dlq_")} == set(DEAD_LETTER_HEADERS)
+
+
+def test_contract_errors_are_dead_lettered_with_their_code() -> None:
+    poison = Record(value=b"{", headers=label_record().headers)
+    with pytest.raises(ContractError) as caught:
+        decode(poison.value or b"", poison.headers)
+    headers = dead_letter_headers(poison, caught.value, "ingest")
+    assert headers["dlq_error_type"] == caught.value.code
+
+
+def test_retry_backoff_grows_and_is_capped() -> None:
+    policy = RetryPolicy(attempts=10, first_delay_s=0.5, max_delay_s=3.0)
+    assert [policy.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]

@@ -1,0 +1,160 @@
+"""The dead-letter and replay guarantees, through FastStream: on the in-memory
+TestKafkaBroker (component) and, unchanged, against the real broker (connected)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faststream.kafka import TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic_settings import SettingsConfigDict
+
+from mlops_contracts import Envelope, LabelObserved, TopicSpec, dead_letter_topic
+from service_kit import ServiceRuntime, ServiceSettings, ensure_topics
+
+
+class FlowSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOW_TEST_", extra="forbid", frozen=True)
+    service_name: str = "flow-test"
+
+
+MODES = ["memory", pytest.param("real", marks=pytest.mark.connected)]
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def bootstrap(mode: str, request: pytest.FixtureRequest) -> str:
+    if mode == "real":
+        return str(request.getfixturevalue("kafka_bootstrap"))
+    return "127.0.0.1:1"  # never dialled: the in-memory broker intercepts everything
+
+
+def topic_spec() -> TopicSpec:
+    return TopicSpec(
+        name=f"test.labels.{uuid.uuid4().hex[:8]}",
+        partitions=1,
+        key_field="customer_id",
+        event_types=(LabelObserved,),
+        retention="compact",
+        description="a topic of its own per test",
+    )
+
+
+def label(customer_id: str) -> LabelObserved:
+    return LabelObserved(
+        record_id=f"r-{customer_id}",
+        customer_id=customer_id,
+        churned=False,
+        observed_at=datetime.now(UTC),
+    )
+
+
+async def eventually(condition: Callable[[], bool], within_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running(runtime: ServiceRuntime, mode: str, topic: TopicSpec) -> AsyncIterator[None]:
+    """Run the runtime on the in-memory broker or, unchanged, on the real one."""
+    if mode == "real":
+        dead_letters = dataclasses.replace(topic, name=dead_letter_topic(topic.name))
+        await ensure_topics(runtime.settings.kafka_bootstrap_servers, [topic, dead_letters])
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+    else:
+        await runtime.processed.create_schema()
+        async with TestKafkaBroker(runtime.broker):
+            yield
+
+
+def runtime_for(tmp_path: Path, bootstrap: str, database: str = "state.db") -> ServiceRuntime:
+    settings = FlowSettings(
+        kafka_bootstrap_servers=bootstrap,
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / database}",
+        instance_id="t",
+    )
+    return ServiceRuntime(settings)
+
+
+async def test_poison_record_lands_in_dlq_and_next_good_record_is_processed(
+    mode: str, bootstrap: str, tmp_path: Path
+) -> None:
+    topic = topic_spec()
+    runtime = runtime_for(tmp_path, bootstrap)
+    handled: list[str] = []
+    dead: list[tuple[bytes, dict[str, Any]]] = []
+
+    async def handle(envelope: Envelope[LabelObserved]) -> None:
+        handled.append(envelope.data.customer_id)
+
+    runtime.consume(topic, handle, group_id=f"g-{uuid.uuid4().hex[:6]}")
+
+    @runtime.broker.subscriber(
+        f"{topic.name}.dlq", group_id="dlq-reader", auto_offset_reset="earliest"
+    )
+    async def read_dead_letters(message: KafkaMessage) -> None:
+        dead.append((message.body, dict(message.headers)))
+
+    async with running(runtime, mode, topic):
+        await runtime.broker.publish(
+            b"{not json", topic.name, key=b"c-1", headers={"ce_type": "nonsense"}
+        )
+        await runtime.publisher.publish(label("c-2"), topic=topic.name)
+        await eventually(lambda: handled == ["c-2"] and len(dead) == 1)
+
+    body, headers = dead[0]
+    assert body == b"{not json"
+    assert headers["dlq_original_topic"] == topic.name
+    assert headers["dlq_original_offset"] == "0"
+    assert headers["dlq_error_type"] == "missing_attribute"
+    assert "ce_specversion" in headers["dlq_error_message"]
+    assert handled == ["c-2"]
+
+
+async def test_replayed_event_is_processed_once_even_after_restart(
+    mode: str, bootstrap: str, tmp_path: Path
+) -> None:
+    topic = topic_spec()
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope[LabelObserved]) -> None:
+        handled.append(envelope.id)
+
+    first = runtime_for(tmp_path, bootstrap)
+    first.consume(topic, handle, group_id=group)
+    async with running(first, mode, topic):
+        await first.publisher.publish(label("c-1"), topic=topic.name, event_id="evt-A")
+        await first.publisher.publish(label("c-1"), topic=topic.name, event_id="evt-A")
+        await first.publisher.publish(label("c-3"), topic=topic.name, event_id="evt-B")
+        await eventually(lambda: "evt-B" in handled)
+    assert handled == ["evt-A", "evt-B"]
+
+    # A new process with the same durable state sees evt-A redelivered: still once.
+    second = runtime_for(tmp_path, bootstrap)
+    second.consume(topic, handle, group_id=group)
+    async with running(second, mode, topic):
+        await second.publisher.publish(label("c-1"), topic=topic.name, event_id="evt-A")
+        await second.publisher.publish(label("c-4"), topic=topic.name, event_id="evt-C")
+        await eventually(lambda: "evt-C" in handled)
+    assert handled == ["evt-A", "evt-B", "evt-C"]

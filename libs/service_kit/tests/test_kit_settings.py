@@ -1,0 +1,63 @@
+"""Settings and broker profiles fail fast on unsafe combinations."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from service_kit import KAFKA_PROFILES, ServiceSettings
+
+
+class DemoSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DEMO_", extra="forbid", frozen=True)
+    service_name: str = "demo"
+
+
+def test_dev_profile_follows_broker_facts() -> None:
+    dev = KAFKA_PROFILES["dev"]
+    assert dev.enable_idempotence is False
+    assert dev.consumer_options()["auto_offset_reset"] == "earliest"
+    assert dev.consumer_options()["session_timeout_ms"] == 6000
+    assert dev.consumer_options()["fetch_max_wait_ms"] <= 50
+
+
+def test_production_profile_keeps_kafka_safe_defaults() -> None:
+    production = KAFKA_PROFILES["production"].producer_options()
+    assert production["acks"] == "all"
+    assert production["enable_idempotence"] is True
+
+
+def test_settings_read_their_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_HTTP_PORT", "9123")
+    monkeypatch.setenv("DEMO_KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    settings = DemoSettings()
+    assert settings.http_port == 9123
+    assert settings.kafka_bootstrap_servers == "kafka:9092"
+
+
+def test_unknown_setting_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="http_prot"):
+        DemoSettings(http_prot=1)  # type: ignore[call-arg]
+
+
+def test_production_refuses_sqlite_state() -> None:
+    with pytest.raises(ValidationError, match="shared database"):
+        DemoSettings(profile="production")
+    with pytest.raises(ValidationError, match="shared database"):
+        DemoSettings(profile="production", database_url="sqlite:///x.db")
+
+
+def test_production_sasl_needs_credentials_from_environment() -> None:
+    with pytest.raises(ValidationError, match="kafka_sasl_password"):
+        DemoSettings(
+            profile="production",
+            database_url="postgresql://db/state",
+            kafka_security_protocol="SASL_SSL",
+        )
+
+
+def test_dev_state_defaults_to_sqlite_in_data_dir(tmp_path: object) -> None:
+    settings = DemoSettings(instance_id="one")
+    assert settings.state_database_url.endswith("demo-one.db")
+    assert settings.state_database_url.startswith("sqlite:///")
