@@ -1,0 +1,1 @@
+"""Feature: keeps the Feast offline and online stores current."""

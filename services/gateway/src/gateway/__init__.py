@@ -1,0 +1,1 @@
+"""REST gateway: synchronous predictions over Kafka request/reply."""

@@ -1,0 +1,1 @@
+"""Ingest: validates customer activity and delayed churn labels."""

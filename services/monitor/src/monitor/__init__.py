@@ -1,0 +1,1 @@
+"""Monitor: drift and performance windows, Prometheus metrics, the drift dashboard."""

@@ -1,0 +1,14 @@
+"""Settings of the monitor service; every field is read from ``MONITOR_<FIELD>``."""
+
+from pydantic_settings import SettingsConfigDict
+
+from service_kit import ServiceSettings
+
+
+class MonitorSettings(ServiceSettings):
+    """Monitor: drift and performance windows, Prometheus metrics, the drift dashboard."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="forbid", frozen=True)
+
+    service_name: str = "monitor"
+    http_port: int = 8705

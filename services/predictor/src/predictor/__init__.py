@@ -1,0 +1,1 @@
+"""Predictor: micro-batched churn scoring with hot model swap (N replicas)."""

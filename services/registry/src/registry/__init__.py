@@ -1,0 +1,1 @@
+"""Registry: the promotion gate over the MLflow Model Registry."""

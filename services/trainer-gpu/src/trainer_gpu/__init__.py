@@ -1,0 +1,1 @@
+"""Trainer: trains the churn classifier on CUDA when present, else on the CPU."""
