@@ -1,0 +1,82 @@
+# The event-driven MLOps mesh. `make up` runs it; `make test` proves it. `make help` lists all.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Every installable part of the repository, installed editable into one venv.
+PARTS  := contracts libs/service_kit libs/mesh $(sort $(wildcard services/*))
+PYPROJECTS := $(addsuffix /pyproject.toml,$(PARTS))
+PYTEST_ARGS ?=
+
+.PHONY: help install up down status endpoints logs contracts contracts-check lint format \
+        test test-unit test-connected test-e2e lock clean
+
+help: ## List every target with what it does
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies and every part (idempotent)
+
+$(STAMP): constraints.txt requirements-dev.txt $(PYPROJECTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing pinned dependencies into $(VENV) (first time: a few minutes)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt pip setuptools wheel
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-build-isolation \
+	  -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PARTS))
+	@touch $(STAMP)
+
+up: install ## Boot broker + every service (embedded, no Docker), wait until ready, print URLs
+	@$(BIN)/mlops up
+
+down: ## Stop the mesh cleanly: SIGTERM, in-flight work drained, offsets committed
+	@if [ -x $(BIN)/mlops ]; then $(BIN)/mlops down; else echo "The mesh is not running."; fi
+
+status: ## Show each process of the mesh, its readiness and memory
+	@if [ -x $(BIN)/mlops ]; then $(BIN)/mlops status; else echo "The mesh is not running."; fi
+
+endpoints: install ## Print where each HTTP endpoint and the broker listen
+	@$(BIN)/mlops endpoints
+
+logs: ## Follow every process's log (var/log/)
+	@tail -n 20 -F $${MLOPS_MESH_HOME:-var}/log/*.log
+
+contracts: install ## Regenerate JSON Schemas and AsyncAPI from the event models
+	$(BIN)/python -m mlops_contracts.generate
+
+contracts-check: install ## Fail when the generated contracts differ from the models
+	$(BIN)/python -m mlops_contracts.generate --check
+
+lint: install ## ruff (lint + format check) and mypy (strict)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy contracts/src libs/service_kit/src libs/mesh/src $(addsuffix /src,$(wildcard services/*))
+
+format: install ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install lint contracts-check ## Lint, check contracts, then every test: unit, component, connected, e2e
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install ## Only the tests that need no broker, database or processes
+	$(BIN)/pytest -m "not connected and not e2e" $(PYTEST_ARGS)
+
+test-connected: install ## Only the tests against the real broker and databases
+	$(BIN)/pytest -m connected $(PYTEST_ARGS)
+
+test-e2e: install ## Only the tests that run the whole mesh as processes
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+lock: ## Re-resolve lock.in (all top-level requirements) into the pinned constraints.txt
+	$(PYTHON) -m pip install --dry-run --ignore-installed -q --report $(VENV)/lock-report.json -r lock.in
+	$(PYTHON) -c 'import json; r = json.load(open("$(VENV)/lock-report.json")); \
+	  pins = sorted((i["metadata"]["name"] + "==" + i["metadata"]["version"].split("+")[0] \
+	  for i in r["install"]), key=str.lower); \
+	  head = [l for l in open("constraints.txt") if l.startswith("#")]; \
+	  open("constraints.txt", "w").write("".join(head) + "\n".join(pins) + "\n")'
+
+clean: down ## Stop the mesh and delete its state (var/) and caches
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

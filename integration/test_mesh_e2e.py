@@ -1,0 +1,178 @@
+"""The embedded mesh as a user runs it: real processes, real broker, real ports.
+
+Boot, readiness of every service, topics as catalogued (seen by a plain Kafka client),
+a second `up`, a crashed service restarted, a lost broker recovered, and a clean `down`
+that leaves no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from mlops_contracts import topics_to_create
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def free_port_block(size: int = 20) -> int:
+    for _ in range(200):
+        base = random.randrange(30000, 50000, size)
+        if all(_free(port) for port in range(base, base + size)):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+class MeshUnderTest:
+    def __init__(self, home: Path) -> None:
+        base = free_port_block()
+        self.env = {
+            **os.environ,
+            "MLOPS_MESH_HOME": str(home),
+            "MLOPS_MESH_BASE_PORT": str(base),
+            "MLOPS_MESH_BROKER_PORT": str(base + 19),
+        }
+        self.bootstrap = f"127.0.0.1:{base + 19}"
+        self.base = base
+
+    def run(self, *command: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mesh", *command],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def status(self) -> dict[str, list[str]]:
+        out = self.run("status").stdout.splitlines()
+        return {line.split()[0]: line.split() for line in out[1:-1]}
+
+    def ready_urls(self) -> dict[str, str]:
+        return {
+            name: f"http://127.0.0.1:{fields[4]}/ready"
+            for name, fields in self.status().items()
+            if name != "broker"
+        }
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshUnderTest]:
+    under_test = MeshUnderTest(tmp_path_factory.mktemp("mesh"))
+    started = time.monotonic()
+    result = under_test.run("up")
+    print(f"\nmesh up: {time.monotonic() - started:.1f} s\n{result.stdout}")
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield under_test
+    finally:
+        under_test.run("down", timeout=120)
+
+
+def wait_until_all_ready(mesh: MeshUnderTest, within_s: float = 60) -> dict[str, str]:
+    deadline = time.monotonic() + within_s
+    while True:
+        urls = mesh.ready_urls()
+        codes = {}
+        for name, url in urls.items():
+            try:
+                codes[name] = httpx.get(url, timeout=2).status_code
+            except httpx.HTTPError:
+                codes[name] = 0
+        if len(codes) == 9 and set(codes.values()) == {200}:
+            return urls
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not all ready: {codes}")
+        time.sleep(0.5)
+
+
+def test_every_service_is_ready(mesh: MeshUnderTest) -> None:
+    urls = wait_until_all_ready(mesh)
+    assert sorted(urls) == sorted(
+        [
+            "registry",
+            "feature",
+            "ingest",
+            "trainer-gpu",
+            "predictor-1",
+            "predictor-2",
+            "monitor",
+            "retrain-trigger",
+            "gateway",
+        ]
+    )
+    body = httpx.get(urls["predictor-2"]).json()
+    assert body["instance"] == "predictor-2"
+    assert body["checks"]["kafka"]["ok"] is True
+    metrics = httpx.get(urls["gateway"].replace("/ready", "/metrics"))
+    assert metrics.status_code == 200
+
+
+def test_topics_exist_as_catalogued_for_a_plain_kafka_client(mesh: MeshUnderTest) -> None:
+    async def describe() -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=mesh.bootstrap)
+        await admin.start()
+        try:
+            names = [spec.name for spec in topics_to_create()]
+            described = await admin.describe_topics(names)
+            return {topic["topic"]: len(topic["partitions"]) for topic in described}
+        finally:
+            await admin.close()
+
+    partitions = asyncio.run(describe())
+    assert partitions == {spec.name: spec.partitions for spec in topics_to_create()}
+
+
+def test_second_up_says_it_is_running(mesh: MeshUnderTest) -> None:
+    result = mesh.run("up")
+    assert result.returncode == 0
+    assert "already running" in result.stdout
+
+
+def test_crashed_service_is_restarted(mesh: MeshUnderTest) -> None:
+    before = int(mesh.status()["ingest"][2])
+    os.kill(before, signal.SIGKILL)
+    wait_until_all_ready(mesh)
+    after = int(mesh.status()["ingest"][2])
+    assert after != before
+
+
+def test_lost_broker_restarts_the_whole_mesh(mesh: MeshUnderTest) -> None:
+    old = mesh.status()
+    os.kill(int(old["broker"][2]), signal.SIGKILL)
+    time.sleep(2)
+    wait_until_all_ready(mesh, within_s=90)
+    new = mesh.status()
+    assert new["broker"][2] != old["broker"][2]
+    assert new["gateway"][2] != old["gateway"][2]  # services restarted with the broker
+    test_topics_exist_as_catalogued_for_a_plain_kafka_client(mesh)
+
+
+def test_down_leaves_no_process(mesh: MeshUnderTest) -> None:
+    pids = [int(fields[2]) for fields in mesh.status().values()]
+    result = mesh.run("down", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "no process left" in result.stdout
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert "not running" in mesh.run("status").stdout

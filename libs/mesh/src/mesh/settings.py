@@ -1,0 +1,56 @@
+"""Where the embedded mesh listens and keeps its files (env prefix ``MLOPS_MESH_``)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MeshSettings(BaseSettings):
+    """Ports, folders and replica counts of the embedded mesh."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_MESH_", extra="forbid", frozen=True)
+
+    home: Path = Field(
+        default=Path("var"),
+        description="Folder for the mesh's state: data/, log/, run/ (supervisord socket).",
+    )
+    broker_port: int = Field(default=19092, ge=1, le=65535, description="Kafka broker port.")
+    base_port: int = Field(
+        default=8700,
+        ge=1024,
+        le=65000,
+        description="First HTTP port; each service takes base_port + its offset.",
+    )
+    predictor_replicas: int = Field(default=2, ge=1, le=12, description="Predictor processes.")
+    ready_timeout_s: float = Field(
+        default=90.0, gt=0, description="How long `up` waits for each tier to become ready."
+    )
+    stop_timeout_s: float = Field(
+        default=20.0, gt=0, description="Per process: SIGTERM, then SIGKILL after this long."
+    )
+
+    @property
+    def home_dir(self) -> Path:
+        """The mesh folder as an absolute path (supervisord changes directory)."""
+        return self.home.resolve()
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home_dir / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home_dir / "run"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home_dir / "data"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.run_dir / "supervisor.sock"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.broker_port}"
