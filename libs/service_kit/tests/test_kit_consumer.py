@@ -197,3 +197,40 @@ def test_contract_errors_are_dead_lettered_with_their_code() -> None:
 def test_retry_backoff_grows_and_is_capped() -> None:
     policy = RetryPolicy(attempts=10, first_delay_s=0.5, max_delay_s=3.0)
     assert [policy.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+async def test_unreachable_dedupe_store_is_transient_not_a_drop() -> None:
+    class FlakyStore(InMemoryProcessedEvents):
+        calls = 0
+
+        async def seen(self, consumer: str, event_id: str) -> bool:
+            FlakyStore.calls += 1
+            if FlakyStore.calls == 1:
+                raise ConnectionError("database restarting")
+            return await super().seen(consumer, event_id)
+
+    handled: list[str] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        handled.append(envelope.id)
+
+    consumer, dead = make_consumer(handler, processed=FlakyStore())
+    assert await consumer.process(label_record(event_id="evt-3")) is Outcome.HANDLED
+    assert handled == ["evt-3"]
+    assert dead.parked == []
+
+
+async def test_null_and_binary_headers_are_dead_lettered_with_their_bytes_kept() -> None:
+    async def handler(envelope: Envelope[Any]) -> None:
+        raise AssertionError("must not be handled")
+
+    good = label_record()
+    headers = [(n, v) for n, v in good.headers if n != "ce_source"]
+    poison = Record(value=good.value, headers=[*headers, ("ce_source", b"\xff\xfe")])
+    consumer, dead = make_consumer(handler)
+    assert await consumer.process(poison) is Outcome.DEAD_LETTERED
+    parked_headers = dead_letter_headers(poison, dead.parked[0][1], "g")
+    assert parked_headers["ce_source"] == "\\xff\\xfe"
+    assert (
+        dead_letter_headers(Record(value=b"", headers=[("x", None)]), ValueError(), "g")["x"] == ""
+    )  # type: ignore[list-item]

@@ -18,7 +18,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic_settings import SettingsConfigDict
 
 from mlops_contracts import Envelope, LabelObserved, TopicSpec, dead_letter_topic
-from service_kit import ServiceRuntime, ServiceSettings, ensure_topics
+from service_kit import RetryPolicy, ServiceRuntime, ServiceSettings, ensure_topics
 
 
 class FlowSettings(ServiceSettings):
@@ -75,25 +75,37 @@ async def running(runtime: ServiceRuntime, mode: str, topic: TopicSpec) -> Async
     if mode == "real":
         dead_letters = dataclasses.replace(topic, name=dead_letter_topic(topic.name))
         await ensure_topics(runtime.settings.kafka_bootstrap_servers, [topic, dead_letters])
-        await runtime.start()
+        await runtime.connect()
+        await runtime.start_consuming()
         try:
             yield
         finally:
-            await runtime.stop()
+            await runtime.stop_consuming()
+            await runtime.close()
     else:
         await runtime.processed.create_schema()
         async with TestKafkaBroker(runtime.broker):
             yield
 
 
-def runtime_for(tmp_path: Path, bootstrap: str, database: str = "state.db") -> ServiceRuntime:
+def runtime_for(
+    tmp_path: Path, bootstrap: str, database: str = "state.db", url: str | None = None
+) -> ServiceRuntime:
     settings = FlowSettings(
         kafka_bootstrap_servers=bootstrap,
         data_dir=tmp_path,
-        database_url=f"sqlite:///{tmp_path / database}",
+        database_url=url or f"sqlite:///{tmp_path / database}",
         instance_id="t",
     )
     return ServiceRuntime(settings)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.connected)])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The service state database: real SQLite, or real PostgreSQL."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'state.db'}"
 
 
 async def test_poison_record_lands_in_dlq_and_next_good_record_is_processed(
@@ -132,7 +144,7 @@ async def test_poison_record_lands_in_dlq_and_next_good_record_is_processed(
 
 
 async def test_replayed_event_is_processed_once_even_after_restart(
-    mode: str, bootstrap: str, tmp_path: Path
+    mode: str, bootstrap: str, tmp_path: Path, state_url: str
 ) -> None:
     topic = topic_spec()
     group = f"g-{uuid.uuid4().hex[:6]}"
@@ -141,7 +153,7 @@ async def test_replayed_event_is_processed_once_even_after_restart(
     async def handle(envelope: Envelope[LabelObserved]) -> None:
         handled.append(envelope.id)
 
-    first = runtime_for(tmp_path, bootstrap)
+    first = runtime_for(tmp_path, bootstrap, url=state_url)
     first.consume(topic, handle, group_id=group)
     async with running(first, mode, topic):
         await first.publisher.publish(label("c-1"), topic=topic.name, event_id="evt-A")
@@ -151,10 +163,115 @@ async def test_replayed_event_is_processed_once_even_after_restart(
     assert handled == ["evt-A", "evt-B"]
 
     # A new process with the same durable state sees evt-A redelivered: still once.
-    second = runtime_for(tmp_path, bootstrap)
+    second = runtime_for(tmp_path, bootstrap, url=state_url)
     second.consume(topic, handle, group_id=group)
     async with running(second, mode, topic):
         await second.publisher.publish(label("c-1"), topic=topic.name, event_id="evt-A")
         await second.publisher.publish(label("c-4"), topic=topic.name, event_id="evt-C")
         await eventually(lambda: "evt-C" in handled)
     assert handled == ["evt-A", "evt-B", "evt-C"]
+
+
+# -- Real broker only: commits, redelivery and drain are what the in-memory broker fakes. --
+
+
+def real_runtime(tmp_path: Path, bootstrap: str) -> ServiceRuntime:
+    return runtime_for(tmp_path, bootstrap, database=f"{uuid.uuid4().hex}.db")
+
+
+async def only_marker_arrives(
+    tmp_path: Path, bootstrap: str, topic: TopicSpec, group: str
+) -> list[str]:
+    """Start a fresh process in ``group`` (fresh dedupe store), publish a marker and return
+    what it consumed: anything before the marker means an offset was not committed."""
+    seen: list[str] = []
+
+    async def handle(envelope: Envelope[LabelObserved]) -> None:
+        seen.append(envelope.data.customer_id)
+
+    runtime = real_runtime(tmp_path, bootstrap)
+    runtime.consume(topic, handle, group_id=group)
+    async with running(runtime, "real", topic):
+        await runtime.publisher.publish(label("marker"), topic=topic.name)
+        await eventually(lambda: "marker" in seen)
+    return seen
+
+
+@pytest.mark.connected
+async def test_transient_failures_are_redelivered_then_committed(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic, group = topic_spec(), f"g-{uuid.uuid4().hex[:6]}"
+    attempts: list[str] = []
+
+    async def flaky(envelope: Envelope[LabelObserved]) -> None:
+        attempts.append(envelope.data.customer_id)
+        if len(attempts) <= 3:  # more failures than one round of in-place retries
+            raise ConnectionError("downstream not ready")
+
+    runtime = real_runtime(tmp_path, kafka_bootstrap)
+    runtime.consume(topic, flaky, group_id=group, retry=RetryPolicy(2, 0.01, 0.01))
+    async with running(runtime, "real", topic):
+        await runtime.publisher.publish(label("c-1"), topic=topic.name)
+        await eventually(lambda: len(attempts) == 4)
+        await asyncio.sleep(0.5)
+    assert attempts == ["c-1"] * 4  # 2 in place, redelivered after a seek, then 2 more
+    assert await only_marker_arrives(tmp_path, kafka_bootstrap, topic, group) == ["marker"]
+
+
+@pytest.mark.connected
+async def test_stop_drains_the_handler_in_flight_and_commits_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic, group = topic_spec(), f"g-{uuid.uuid4().hex[:6]}"
+    started, finished = asyncio.Event(), []
+
+    async def slow(envelope: Envelope[LabelObserved]) -> None:
+        started.set()
+        await asyncio.sleep(1.5)
+        finished.append(envelope.data.customer_id)
+
+    runtime = real_runtime(tmp_path, kafka_bootstrap)
+    runtime.consume(topic, slow, group_id=group)
+    async with running(runtime, "real", topic):
+        await runtime.publisher.publish(label("c-1"), topic=topic.name)
+        await asyncio.wait_for(started.wait(), 20)
+    # Leaving the block stopped the runtime while the handler was sleeping.
+    assert finished == ["c-1"]
+    assert await only_marker_arrives(tmp_path, kafka_bootstrap, topic, group) == ["marker"]
+
+
+@pytest.mark.connected
+async def test_record_with_a_binary_header_reaches_the_dlq(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    topic = topic_spec()
+    handled: list[str] = []
+    dead: list[dict[str, Any]] = []
+
+    async def handle(envelope: Envelope[LabelObserved]) -> None:
+        handled.append(envelope.data.customer_id)
+
+    runtime = real_runtime(tmp_path, kafka_bootstrap)
+    runtime.consume(topic, handle, group_id=f"g-{uuid.uuid4().hex[:6]}")
+
+    @runtime.broker.subscriber(
+        dead_letter_topic(topic.name), group_id="dlq-reader", auto_offset_reset="earliest"
+    )
+    async def read_dead_letters(message: KafkaMessage) -> None:
+        dead.append(dict(message.headers))
+
+    async with running(runtime, "real", topic):
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                topic.name, b"{}", key=b"c-0", headers=[("ce_id", b"\xff\xfe"), ("x", b"")]
+            )
+        finally:
+            await producer.stop()
+        await runtime.publisher.publish(label("c-2"), topic=topic.name)
+        await eventually(lambda: handled == ["c-2"] and len(dead) == 1)
+    assert dead[0]["dlq_error_type"] == "invalid_attribute"

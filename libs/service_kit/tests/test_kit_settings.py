@@ -57,7 +57,30 @@ def test_production_sasl_needs_credentials_from_environment() -> None:
         )
 
 
-def test_dev_state_defaults_to_sqlite_in_data_dir(tmp_path: object) -> None:
-    settings = DemoSettings(instance_id="one")
-    assert settings.state_database_url.endswith("demo-one.db")
-    assert settings.state_database_url.startswith("sqlite:///")
+def test_dev_state_is_one_sqlite_file_per_service_shared_by_replicas() -> None:
+    one, two = DemoSettings(instance_id="one"), DemoSettings(instance_id="two")
+    assert one.state_database_url == two.state_database_url
+    assert one.state_database_url.endswith("demo.db")
+    assert one.state_database_url.startswith("sqlite:///")
+
+
+def test_unknown_environment_variable_with_the_prefix_is_rejected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEMO_HTTP_PROT", "9123")
+    with pytest.raises(ValidationError, match="DEMO_HTTP_PROT"):
+        DemoSettings()
+
+
+def test_tls_without_sasl_needs_no_credentials() -> None:
+    from service_kit.kafka import _security
+
+    settings = DemoSettings(
+        profile="production",
+        database_url="postgresql://db/state",
+        kafka_security_protocol="SSL",
+    )
+    security = _security(settings)
+    assert security is not None
+    assert security.use_ssl is True
+    assert type(security).__name__ == "BaseSecurity"  # TLS only, no SASL mechanism

@@ -6,12 +6,14 @@ that commits only after the record was handled or dead-lettered.
 """
 
 import asyncio
+import dataclasses
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
@@ -86,7 +88,7 @@ class EventConsumer:
         self._handler = handler
         self._dead_letters = dead_letters
         self._processed = processed
-        self._retry = retry
+        self.retry = retry
         self._sleep = sleep
         self._name = f"{group_id}:{topic.name}"
 
@@ -103,31 +105,33 @@ class EventConsumer:
             await self._dead_letters.park(record, error, self.group_id)
             return Outcome.DEAD_LETTERED
 
-        if self._processed is not None and await self._processed.seen(self._name, envelope.id):
-            logger.info("duplicate event skipped", extra={"consumer": self._name})
-            return Outcome.DUPLICATE
-
-        for attempt in range(1, self._retry.attempts + 1):
+        for attempt in range(1, self.retry.attempts + 1):
             try:
+                # Inside the loop: a database that does not answer is a transient failure.
+                if self._processed is not None and await self._processed.seen(
+                    self._name, envelope.id
+                ):
+                    logger.info("duplicate event skipped", extra={"consumer": self._name})
+                    return Outcome.DUPLICATE
                 await self._handler(envelope)
+                if self._processed is not None:
+                    await self._processed.mark(self._name, envelope.id)
             except PERMANENT_ERRORS as error:
                 await self._dead_letters.park(record, error, self.group_id)
                 return Outcome.DEAD_LETTERED
             except Exception:
                 logger.warning(
-                    "handler failed, will retry",
+                    "processing failed, will retry",
                     exc_info=True,
                     extra={"consumer": self._name, "attempt": attempt},
                 )
-                if attempt < self._retry.attempts:
-                    await self._sleep(self._retry.delay(attempt))
+                if attempt < self.retry.attempts:
+                    await self._sleep(self.retry.delay(attempt))
                 continue
-            if self._processed is not None:
-                await self._processed.mark(self._name, envelope.id)
             return Outcome.HANDLED
         logger.error(
-            "handler kept failing; record left uncommitted for redelivery",
-            extra={"consumer": self._name, "attempts": self._retry.attempts},
+            "processing kept failing; record left uncommitted for redelivery",
+            extra={"consumer": self._name, "attempts": self.retry.attempts},
         )
         return Outcome.RETRY_LATER
 
@@ -146,7 +150,14 @@ def subscribe(
     """
 
     async def on_record(message: KafkaMessage) -> None:
-        outcome = await consumer.process(message.raw_message)  # type: ignore[arg-type]
+        try:
+            outcome = await consumer.process(message.raw_message)  # type: ignore[arg-type]
+        except Exception:
+            # Even the dead-letter publish failed. Never let the next record's commit
+            # move past this one: seek back and try again after a pause.
+            logger.exception("record could not be processed nor dead-lettered")
+            await asyncio.sleep(consumer.retry.max_delay_s)
+            outcome = Outcome.RETRY_LATER
         if outcome is Outcome.RETRY_LATER:
             await message.nack()  # seek back: the same record comes again
         else:
@@ -156,9 +167,39 @@ def subscribe(
         *(topic_names or [consumer.topic.name]),
         group_id=consumer.group_id,
         ack_policy=AckPolicy.MANUAL,
+        parser=_lenient_headers,
         decoder=_undecoded,
         **profile.consumer_options(),
     )(on_record)
+
+
+async def _lenient_headers(
+    record: ConsumerRecord[Any, Any],
+    original: Callable[[ConsumerRecord[Any, Any]], Awaitable[StreamMessage[Any]]],
+) -> StreamMessage[Any]:
+    # FastStream decodes every header as strict UTF-8 before any handler runs, so a record
+    # with a null or non-UTF-8 header would be dropped unseen. Parse a sanitised copy and
+    # keep the original record, whose bad header the codec then reports to the DLQ.
+    if all(_is_utf8(value) for _, value in record.headers):
+        return await original(record)
+    sanitised = dataclasses.replace(
+        record, headers=[(n, v if _is_utf8(v) else b"") for n, v in record.headers]
+    )
+    if hasattr(record, "consumer"):
+        sanitised.consumer = record.consumer
+    message = await original(sanitised)
+    message.raw_message = record
+    return message
+
+
+def _is_utf8(value: bytes | None) -> bool:
+    if value is None:
+        return False
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def _undecoded(message: StreamMessage[Any]) -> Any:

@@ -40,14 +40,16 @@ class ConsumedRecord(Protocol):
     @property
     def value(self) -> bytes | None: ...
     @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
 
 
 def dead_letter_headers(
     record: ConsumedRecord, error: BaseException, consumer_group: str
 ) -> dict[str, str]:
     """The original headers plus the reason and the record's origin."""
-    headers = {name: value.decode("utf-8", "backslashreplace") for name, value in record.headers}
+    headers = {
+        name: (value or b"").decode("utf-8", "backslashreplace") for name, value in record.headers
+    }
     headers.update(
         {
             # A contract error's stable code (e.g. `invalid_payload`), else the class name.

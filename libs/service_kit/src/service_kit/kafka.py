@@ -4,6 +4,7 @@ publishing contract events in the CloudEvents binary format."""
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_TOPIC_ALREADY_EXISTS = 36  # Kafka error code: another creator won the race
+
 
 class EventLogContextMiddleware(BaseMiddleware):
     """Puts the consumed record's CloudEvents id and correlation id on every log line."""
@@ -37,11 +40,14 @@ class EventLogContextMiddleware(BaseMiddleware):
 def _security(settings: ServiceSettings) -> BaseSecurity | None:
     if settings.kafka_security_protocol == "PLAINTEXT":
         return None
+    if settings.kafka_security_protocol == "SSL":
+        return BaseSecurity(ssl_context=ssl.create_default_context(), use_ssl=True)
     password = settings.kafka_sasl_password
     return SASLScram512(
         username=settings.kafka_sasl_username or "",
         password=password.get_secret_value() if password else "",
-        use_ssl=settings.kafka_security_protocol == "SASL_SSL",
+        ssl_context=ssl.create_default_context(),
+        use_ssl=True,
     )
 
 
@@ -118,7 +124,7 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         if missing:
-            await admin.create_topics(
+            response = await admin.create_topics(
                 [
                     NewTopic(
                         name,
@@ -129,6 +135,14 @@ async def ensure_topics(
                     for name in missing
                 ]
             )
+            failed = [
+                f"{topic}: error {code} {message or ''}".strip()
+                for topic, code, *rest in response.topic_errors
+                for message in [rest[0] if rest else None]
+                if code not in (0, _TOPIC_ALREADY_EXISTS)
+            ]
+            if failed:
+                raise RuntimeError(f"could not create topics: {'; '.join(failed)}")
             logger.info("created topics", extra={"topics": missing})
         return missing
     finally:

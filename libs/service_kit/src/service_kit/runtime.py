@@ -4,8 +4,10 @@ app lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
+_PRUNE_EVERY_S = 6 * 3600
+
 
 class DependencyNotReady(Exception):
     """A readiness check failed; the message says which dependency and why."""
@@ -46,6 +50,7 @@ class ServiceRuntime:
             self.broker, source=service_source(settings.service_name, settings.instance_id)
         )
         self.started = False
+        self._pruning: asyncio.Task[None] | None = None
         """True between a completed start and the beginning of shutdown."""
         self.readiness: dict[str, ReadinessCheck] = {
             "kafka": self._kafka_ready,
@@ -74,10 +79,15 @@ class ServiceRuntime:
         subscribe(self.broker, consumer, self.settings.kafka_profile)
         return consumer
 
-    async def start(self) -> None:
-        """Create local state and connect; consumers start last, when all else is up."""
+    async def connect(self) -> None:
+        """Create local state and connect the producer; no record is consumed yet."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.processed.create_schema()
+        await self.broker.connect()
+        self._pruning = asyncio.create_task(self._prune_processed_ids())
+
+    async def start_consuming(self) -> None:
+        """Start every subscriber: called once the service's own resources are loaded."""
         await self.broker.start()
         logger.info(
             "service started",
@@ -88,12 +98,30 @@ class ServiceRuntime:
             },
         )
 
-    async def stop(self) -> None:
-        """Drain in-flight handlers (bounded by the broker's graceful timeout), commit,
-        disconnect, then close the database."""
+    async def stop_consuming(self) -> None:
+        """Drain in-flight handlers (bounded by the broker's graceful timeout), commit
+        their offsets, leave the groups and disconnect."""
         await self.broker.stop()
+
+    async def close(self) -> None:
+        """Release what is left once nothing consumes any more."""
+        if self._pruning is not None:
+            self._pruning.cancel()
         await self.engine.dispose()
         logger.info("service stopped")
+
+    async def _prune_processed_ids(self) -> None:
+        # Ids older than any redelivery horizon (topic retention) can never come back.
+        while True:
+            try:
+                removed = await self.processed.forget_older_than(
+                    timedelta(days=self.settings.processed_ids_retention_days)
+                )
+                if removed:
+                    logger.info("pruned processed event ids", extra={"removed": removed})
+            except Exception:
+                logger.warning("pruning processed event ids failed", exc_info=True)
+            await asyncio.sleep(_PRUNE_EVERY_S)
 
     async def _kafka_ready(self) -> None:
         if not await self.broker.ping(timeout=2.0):

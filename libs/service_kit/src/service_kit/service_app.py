@@ -79,22 +79,28 @@ def create_service_app(
     on_start: Sequence[LifecycleHook] = (),
     on_stop: Sequence[LifecycleHook] = (),
 ) -> FastAPI:
-    """A FastAPI app whose lifespan starts ``runtime`` (then ``on_start`` hooks) and stops
-    them in reverse on shutdown. Nothing connects before the lifespan runs."""
+    """A FastAPI app whose lifespan connects ``runtime``, runs the ``on_start`` hooks, then
+    starts consuming; on shutdown it drains consumers before the ``on_stop`` hooks run.
+    Nothing connects before the lifespan runs."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        for hook in on_start:
-            await hook(runtime)
-        runtime.started = True
+        # Order matters: handlers may need what the hooks load (a model, a feature store),
+        # and hooks may publish, so: connect -> hooks -> consume. Shutdown mirrors it:
+        # drain and commit -> hooks release -> close.
+        await runtime.connect()
         try:
+            for hook in on_start:
+                await hook(runtime)
+            await runtime.start_consuming()
+            runtime.started = True
             yield
         finally:
             runtime.started = False
+            await runtime.stop_consuming()
             for hook in reversed(on_stop):
                 await hook(runtime)
-            await runtime.stop()
+            await runtime.close()
 
     app = FastAPI(title=title, description=description, lifespan=lifespan)
     app.state.runtime = runtime

@@ -16,7 +16,9 @@ from service_kit.settings import ServiceSettings
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
-EXIT_BAD_CONFIG = 78  # EX_CONFIG: the supervisor does not restart-loop on bad settings
+# EX_CONFIG. Under the mesh a process that exits at once counts as a failed start and is
+# given up after a few retries; `mlops up` validates every service's settings beforehand.
+EXIT_BAD_CONFIG = 78
 
 
 def serve(settings_class: type[SettingsT], create_app: Callable[[SettingsT], FastAPI]) -> None:

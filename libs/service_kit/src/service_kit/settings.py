@@ -7,6 +7,7 @@ sniffed from the host.
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,12 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Root log level."
     )
+    processed_ids_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="How long processed event ids are kept for deduplication; longer than "
+        "any topic's retention, so a redelivered event is always recognised.",
+    )
     shutdown_grace_s: float = Field(
         default=15.0, gt=0, description="Seconds in-flight work gets to finish on SIGTERM."
     )
@@ -131,13 +138,33 @@ class ServiceSettings(BaseSettings):
                     "profile=production needs database_url set to a shared database "
                     "(postgresql://...); SQLite in a container is lost with the container"
                 )
-            if self.kafka_security_protocol != "PLAINTEXT" and not (
+            if self.kafka_security_protocol == "SASL_SSL" and not (
                 self.kafka_sasl_username and self.kafka_sasl_password
             ):
                 raise ValueError(
                     f"kafka_security_protocol={self.kafka_security_protocol} needs "
                     "kafka_sasl_username and kafka_sasl_password from the environment"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _no_unknown_environment(self) -> ServiceSettings:
+        # pydantic-settings silently ignores unknown prefixed variables; a typo such as
+        # PREDICTOR_HTTP_PROT must fail instead of leaving the default in place.
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
+        if not prefix:
+            return self
+        known = {name.upper() for name in type(self).model_fields}
+        unknown = sorted(
+            key
+            for key in os.environ
+            if key.upper().startswith(prefix) and key.upper()[len(prefix) :] not in known
+        )
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {', '.join(unknown)}; known: "
+                + ", ".join(f"{prefix}{name}" for name in sorted(known))
+            )
         return self
 
     @property
@@ -150,4 +177,6 @@ class ServiceSettings(BaseSettings):
         """The database URL to use, defaulting to a SQLite file in ``data_dir``."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.data_dir / f'{self.service_name}-{self.instance_id}.db'}"
+        # One file per service, shared by its replicas: an event redelivered to another
+        # replica after a rebalance is still recognised as processed.
+        return f"sqlite:///{self.data_dir / f'{self.service_name}.db'}"
