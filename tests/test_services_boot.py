@@ -11,16 +11,9 @@ import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-SERVICES = {
-    "gateway": "GatewaySettings",
-    "ingest": "IngestSettings",
-    "feature": "FeatureSettings",
-    "trainer_gpu": "TrainerSettings",
-    "registry": "RegistrySettings",
-    "predictor": "PredictorSettings",
-    "monitor": "MonitorSettings",
-    "retrain_trigger": "RetrainTriggerSettings",
-}
+from mesh.plan import SERVICES as MESH_SERVICES
+
+SERVICES = {spec.package: spec.settings_class for spec in MESH_SERVICES}
 
 
 def build(package: str, tmp_path: Path) -> tuple[Any, Any]:

@@ -5,30 +5,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from supervisor.options import ServerOptions
 
-from mesh.plan import BROKER, GUARD, mesh_programs, supervisord_config
+from mesh.plan import (
+    BROKER,
+    GUARD,
+    SERVICES,
+    invalid_service_settings,
+    mesh_programs,
+    supervisord_config,
+)
 from mesh.settings import MeshSettings
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_service_and_replica_is_planned(tmp_path: Path) -> None:
     settings = MeshSettings(home=tmp_path, predictor_replicas=3)
     names = [p.name for p in mesh_programs(settings)]
     assert names[0] == BROKER
-    assert sorted(names[1:]) == sorted(
-        [
-            "registry",
-            "feature",
-            "ingest",
-            "trainer-gpu",
-            "monitor",
-            "retrain-trigger",
-            "gateway",
-            "predictor-1",
-            "predictor-2",
-            "predictor-3",
-        ]
-    )
+    singles = [spec.name for spec in SERVICES if not spec.replicated]
+    assert sorted(names[1:]) == sorted([*singles, "predictor-1", "predictor-2", "predictor-3"])
+    assert {path.name for path in (ROOT / "services").iterdir()} == {s.name for s in SERVICES}
+
+
+def test_service_default_ports_match_the_plan() -> None:
+    default_base = MeshSettings.model_fields["base_port"].default
+    for spec in SERVICES:
+        assert spec.settings_type().model_fields["http_port"].default == (
+            default_base + spec.port_offset
+        ), spec.name
 
 
 def test_ports_are_distinct_and_follow_settings(tmp_path: Path) -> None:
@@ -40,30 +47,43 @@ def test_ports_are_distinct_and_follow_settings(tmp_path: Path) -> None:
     assert all(20000 <= port < 20020 for port in ports[1:])
 
 
-def test_services_get_their_own_prefixed_settings(tmp_path: Path) -> None:
+def test_services_get_their_own_prefixed_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from predictor.settings import PredictorSettings
 
     settings = MeshSettings(home=tmp_path, broker_port=21001)
     predictor = next(p for p in mesh_programs(settings) if p.name == "predictor-2")
-    parsed = PredictorSettings(
-        **{
-            key.removeprefix("PREDICTOR_").lower(): value
-            for key, value in predictor.environment.items()
-            if key.startswith("PREDICTOR_")
-        }
-    )
+    for key, value in predictor.environment.items():
+        monkeypatch.setenv(key, value)
+    parsed = PredictorSettings()
     assert parsed.instance_id == "predictor-2"
     assert parsed.kafka_bootstrap_servers == "127.0.0.1:21001"
     assert parsed.http_port == predictor.port
 
 
+def test_bad_service_settings_are_reported_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    programs = mesh_programs(MeshSettings(home=tmp_path))
+    assert invalid_service_settings(programs) == []
+    monkeypatch.setenv("GATEWAY_LOG_LEVEL", "LOUD")
+    monkeypatch.setenv("INGEST_HTTP_PROT", "1")
+    problems = invalid_service_settings(programs)
+    assert any(line.startswith("  gateway: log_level") for line in problems), problems
+    assert any("INGEST_HTTP_PROT" in line for line in problems), problems
+
+
 def test_supervisord_accepts_the_configuration(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "a folder with spaces"
     settings = MeshSettings(home=tmp_path)
-    programs = mesh_programs(settings)
+    programs = mesh_programs(settings, python=str(tmp_path / "my venv" / "python"))
     for folder in (settings.log_dir, settings.run_dir):
         folder.mkdir(parents=True)
     config = tmp_path / "supervisord.conf"
-    config.write_text(supervisord_config(settings, programs, tmp_path))
+    config.write_text(
+        supervisord_config(settings, programs, tmp_path, python=str(tmp_path / "my venv/py"))
+    )
     options = ServerOptions()
     options.realize(args=["-c", str(config)])
     parsed = {group.name: group for group in options.process_group_configs}
@@ -73,3 +93,4 @@ def test_supervisord_accepts_the_configuration(tmp_path: Path) -> None:
     assert predictor.autostart is False
     assert predictor.stopsignal == 15  # SIGTERM: drain, commit, exit
     assert predictor.environment["PREDICTOR_INSTANCE_ID"] == "predictor-1"
+    assert predictor.command.startswith(f"'{tmp_path / 'my venv' / 'python'}' -m predictor")

