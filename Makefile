@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Every installable part of the repository, installed editable into one venv.
-PARTS  := contracts libs/service_kit libs/mesh $(sort $(wildcard services/*))
+PARTS  := contracts $(sort $(wildcard libs/*)) $(sort $(wildcard services/*))
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PARTS))
 PYTEST_ARGS ?=
 
@@ -55,7 +55,7 @@ contracts-check: install ## Fail when the generated contracts differ from the mo
 lint: install ## ruff (lint + format check) and mypy (strict)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts/src libs/service_kit/src libs/mesh/src $(addsuffix /src,$(wildcard services/*))
+	$(BIN)/mypy $(addsuffix /src,$(PARTS))
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

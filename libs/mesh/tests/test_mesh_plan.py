@@ -94,3 +94,20 @@ def test_supervisord_accepts_the_configuration(tmp_path: Path) -> None:
     assert predictor.stopsignal == 15  # SIGTERM: drain, commit, exit
     assert predictor.environment["PREDICTOR_INSTANCE_ID"] == "predictor-1"
     assert predictor.command.startswith(f"'{tmp_path / 'my venv' / 'python'}' -m predictor")
+
+
+def test_api_token_goes_only_to_services_that_take_one(tmp_path: Path) -> None:
+    programs = mesh_programs(MeshSettings(home=tmp_path), api_token="s3cret")
+    given = {p.name for p in programs if any(k.endswith("_API_TOKEN") for k in p.environment)}
+    assert "ingest" in given
+    assert "predictor-1" not in given
+
+
+def test_api_token_is_generated_once_and_private(tmp_path: Path) -> None:
+    from mesh.control import ensure_api_token
+
+    path = tmp_path / "secrets" / "api-token"
+    first = ensure_api_token(path)
+    assert len(first) >= 32
+    assert ensure_api_token(path) == first
+    assert path.stat().st_mode & 0o777 == 0o600

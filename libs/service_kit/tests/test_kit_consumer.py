@@ -234,3 +234,28 @@ async def test_null_and_binary_headers_are_dead_lettered_with_their_bytes_kept()
     assert (
         dead_letter_headers(Record(value=b"", headers=[("x", None)]), ValueError(), "g")["x"] == ""
     )  # type: ignore[list-item]
+
+
+async def test_raw_json_topic_gets_the_same_guarantees() -> None:
+    from service_kit import decode_raw_json
+
+    seen: list[Any] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        if envelope.data.get("bad"):
+            raise UnprocessableEvent("field 'bad' is not allowed")
+        seen.append(envelope.data)
+
+    consumer, dead = make_consumer(handler, decoder=decode_raw_json)
+    good = Record(value=b'{"customer_id": "c-1"}', headers=[], offset=3)
+    assert await consumer.process(good) is Outcome.HANDLED
+    assert await consumer.process(good) is Outcome.DUPLICATE  # same offset redelivered
+    assert await consumer.process(Record(value=b"{oops", headers=[], offset=4)) is (
+        Outcome.DEAD_LETTERED
+    )
+    assert "not JSON" in str(dead.parked[-1][1])
+    assert await consumer.process(Record(value=b'{"bad": 1}', headers=[], offset=5)) is (
+        Outcome.DEAD_LETTERED
+    )
+    assert "'bad' is not allowed" in str(dead.parked[-1][1])
+    assert seen == [{"customer_id": "c-1"}]

@@ -55,6 +55,17 @@ async def test_ids_are_per_consumer(store: ProcessedEvents) -> None:
     assert not await store.seen(f"other-{uuid.uuid4().hex}", event_id)
 
 
+async def test_bulk_lookup_and_mark(store: ProcessedEvents) -> None:
+    if not hasattr(store, "seen_many"):
+        pytest.fail("every store implements the bulk interface")
+    consumer = f"c-{uuid.uuid4().hex}"
+    ids = [f"id-{n}" for n in range(1200)]  # more than one query's worth
+    await store.mark_many(consumer, ids[:700])
+    await store.mark_many(consumer, ids[600:700])  # overlap is harmless
+    assert await store.seen_many(consumer, ids) == set(ids[:700])
+    assert await store.seen_many(consumer, []) == set()
+
+
 async def test_sql_store_forgets_old_ids(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)
     store = SqlProcessedEvents(engine)

@@ -17,7 +17,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down", help="stop every process cleanly (SIGTERM, drain, commit)")
     commands.add_parser("status", help="each process's state, readiness and memory")
     commands.add_parser("endpoints", help="where each HTTP endpoint listens")
-    args = parser.parse_args(argv)
+    commands.add_parser(
+        "simulate",
+        help="stream simulated customers through ingest (see `mlops simulate --help`)",
+        add_help=False,
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "simulate":
+        from simulator.cli import main as simulate  # imported only when asked for
+
+        return int(simulate(rest))
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         mesh = Mesh(MeshSettings())
     except ValidationError as error:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import http.client
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -98,6 +99,16 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def ensure_api_token(path: Path) -> str:
+    """The dev API token: generated once (random, 0600 file), then reused by every `up`."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -137,6 +148,8 @@ class Mesh:
             self.say(f"The mesh is partly running; starting {', '.join(stopped)}.")
             self._start([p for p in self.programs if p.name in stopped])
             return
+        token = ensure_api_token(self.settings.api_token_path)
+        self.programs = mesh_programs(self.settings, api_token=token)
         problems = invalid_service_settings(self.programs)
         if problems:
             raise MeshError("invalid service settings:\n" + "\n".join(problems))
@@ -149,6 +162,10 @@ class Mesh:
             )
         self._start_supervisord()
         self._start(self.programs)
+        self.say(
+            f"API token (Authorization: Bearer ...) for ingest and gateway: {token}\n"
+            f"  kept in {self.settings.api_token_path}; `mlops simulate` reads it from there."
+        )
 
     def _start(self, programs: list[Program]) -> None:
         started = time.monotonic()

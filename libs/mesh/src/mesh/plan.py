@@ -100,12 +100,16 @@ def broker_program(settings: MeshSettings) -> Program:
     )
 
 
-def service_programs(settings: MeshSettings, python: str = sys.executable) -> list[Program]:
-    """A program per service (and per predictor replica), with its prefixed settings."""
+def service_programs(
+    settings: MeshSettings, python: str = sys.executable, api_token: str | None = None
+) -> list[Program]:
+    """A program per service (and per predictor replica), with its prefixed settings;
+    ``api_token`` goes to every service that has an ``api_token`` setting."""
     programs = []
     for spec in SERVICES:
         replicas = settings.predictor_replicas if spec.replicated else 1
         prefix = spec.env_prefix()
+        takes_token = "api_token" in spec.settings_type().model_fields
         for replica in range(1, replicas + 1):
             name = f"{spec.name}-{replica}" if spec.replicated else spec.name
             port = settings.base_port + spec.port_offset + (replica - 1)
@@ -119,6 +123,8 @@ def service_programs(settings: MeshSettings, python: str = sys.executable) -> li
                 "OMP_NUM_THREADS": "1",
                 "MKL_NUM_THREADS": "1",
             }
+            if api_token and takes_token:
+                environment[f"{prefix}API_TOKEN"] = api_token
             programs.append(
                 Program(
                     name=name,
@@ -132,9 +138,11 @@ def service_programs(settings: MeshSettings, python: str = sys.executable) -> li
     return programs
 
 
-def mesh_programs(settings: MeshSettings, python: str = sys.executable) -> list[Program]:
+def mesh_programs(
+    settings: MeshSettings, python: str = sys.executable, api_token: str | None = None
+) -> list[Program]:
     """Every process of the mesh, broker first, in start order."""
-    return [broker_program(settings), *service_programs(settings, python)]
+    return [broker_program(settings), *service_programs(settings, python, api_token)]
 
 
 def supervisord_config(

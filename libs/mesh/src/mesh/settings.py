@@ -51,6 +51,11 @@ class MeshSettings(BaseSettings):
         return self.home_dir / "data"
 
     @property
+    def api_token_path(self) -> Path:
+        """The dev API token (0600), generated on the first `up`."""
+        return self.home_dir / "secrets" / "api-token"
+
+    @property
     def socket_path(self) -> Path:
         return self.run_dir / "supervisor.sock"
 

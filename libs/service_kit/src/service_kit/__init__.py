@@ -1,6 +1,12 @@
 """What every service of the mesh shares, so that no service copies plumbing."""
 
-from service_kit.consumption import EventConsumer, Outcome, RetryPolicy, UnprocessableEvent
+from service_kit.consumption import (
+    EventConsumer,
+    Outcome,
+    RetryPolicy,
+    UnprocessableEvent,
+    decode_raw_json,
+)
 from service_kit.dead_letters import DeadLetters
 from service_kit.idempotency import InMemoryProcessedEvents, ProcessedEvents, SqlProcessedEvents
 from service_kit.kafka import EventPublisher, create_broker, ensure_topics
@@ -27,6 +33,7 @@ __all__ = [
     "UnprocessableEvent",
     "create_broker",
     "create_service_app",
+    "decode_raw_json",
     "ensure_topics",
     "serve",
 ]

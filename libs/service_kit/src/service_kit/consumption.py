@@ -8,6 +8,7 @@ that commits only after the record was handled or dead-lettered.
 import asyncio
 import dataclasses
 import enum
+import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from service_kit.settings import KafkaClientProfile
 logger = logging.getLogger(__name__)
 
 EventHandler = Callable[[Envelope[Any]], Awaitable[None]]
+RecordDecoder = Callable[[ConsumedRecord, TopicSpec], Envelope[Any]]
 
 
 class UnprocessableEvent(Exception):
@@ -41,6 +43,36 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     ContractError,
     ValidationError,
 )
+
+
+def decode_cloud_event(record: ConsumedRecord, topic: TopicSpec) -> Envelope[Any]:
+    """The default: a CloudEvents binary-mode record of one of the topic's event types."""
+    return decode(
+        record.value or b"",
+        record.headers,
+        key=record.key,
+        expected_types=topic.event_types,
+    )
+
+
+def decode_raw_json(record: ConsumedRecord, topic: TopicSpec) -> Envelope[Any]:
+    """For topics of untrusted, schema-less JSON (e.g. raw records from outside): the data
+    is the parsed JSON value; the id is the record's position, so a redelivery of the same
+    record is recognised."""
+    try:
+        data = json.loads(record.value or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnprocessableEvent(f"record value is not JSON: {error}") from error
+    key = record.key.decode("utf-8", "replace") if record.key else None
+    return Envelope(
+        id=f"{record.topic}/{record.partition}/{record.offset}",
+        source=f"kafka:{record.topic}",
+        type="raw.json",
+        time=None,
+        subject=key,
+        correlation_id=None,
+        data=data,
+    )
 
 
 class Outcome(enum.Enum):
@@ -82,6 +114,7 @@ class EventConsumer:
         processed: ProcessedEvents | None,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        decoder: RecordDecoder = decode_cloud_event,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -90,18 +123,14 @@ class EventConsumer:
         self._processed = processed
         self.retry = retry
         self._sleep = sleep
+        self._decode = decoder
         self._name = f"{group_id}:{topic.name}"
 
     async def process(self, record: ConsumedRecord) -> Outcome:
         """Take one record to an outcome. Raises only if the dead-letter publish fails."""
         try:
-            envelope = decode(
-                record.value or b"",
-                record.headers,
-                key=record.key,
-                expected_types=self.topic.event_types,
-            )
-        except ContractError as error:
+            envelope = self._decode(record, self.topic)
+        except PERMANENT_ERRORS as error:
             await self._dead_letters.park(record, error, self.group_id)
             return Outcome.DEAD_LETTERED
 

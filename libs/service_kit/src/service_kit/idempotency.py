@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -55,6 +56,33 @@ class SqlProcessedEvents:
         async with self._engine.begin() as connection:
             await connection.execute(statement)
 
+    async def seen_many(self, consumer: str, event_ids: Collection[str]) -> set[str]:
+        """The subset of ``event_ids`` already processed (one query per 500 ids)."""
+        found: set[str] = set()
+        ids = list(event_ids)
+        async with self._engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                query = select(processed_events.c.event_id).where(
+                    processed_events.c.consumer == consumer,
+                    processed_events.c.event_id.in_(ids[start : start + 500]),
+                )
+                found.update(row[0] for row in await connection.execute(query))
+        return found
+
+    async def mark_many(self, consumer: str, event_ids: Collection[str]) -> None:
+        """Mark every id processed in one transaction."""
+        if not event_ids:
+            return
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        now = datetime.now(UTC)
+        statement = (
+            dialect.insert(processed_events)
+            .values([{"consumer": consumer, "event_id": i, "processed_at": now} for i in event_ids])
+            .on_conflict_do_nothing()
+        )
+        async with self._engine.begin() as connection:
+            await connection.execute(statement)
+
     async def forget_older_than(self, age: timedelta) -> int:
         """Delete ids processed longer ago than ``age`` (beyond any redelivery horizon)."""
         cutoff = datetime.now(UTC) - age
@@ -76,3 +104,9 @@ class InMemoryProcessedEvents:
 
     async def mark(self, consumer: str, event_id: str) -> None:
         self._ids.add((consumer, event_id))
+
+    async def seen_many(self, consumer: str, event_ids: Collection[str]) -> set[str]:
+        return {i for i in event_ids if (consumer, i) in self._ids}
+
+    async def mark_many(self, consumer: str, event_ids: Collection[str]) -> None:
+        self._ids.update((consumer, i) for i in event_ids)

@@ -16,7 +16,9 @@ from service_kit.consumption import (
     DEFAULT_RETRY,
     EventConsumer,
     EventHandler,
+    RecordDecoder,
     RetryPolicy,
+    decode_cloud_event,
     subscribe,
 )
 from service_kit.database import create_engine, ping
@@ -65,6 +67,7 @@ class ServiceRuntime:
         group_id: str | None = None,
         idempotent: bool = True,
         retry: RetryPolicy = DEFAULT_RETRY,
+        decoder: RecordDecoder = decode_cloud_event,
     ) -> EventConsumer:
         """Subscribe ``handler`` to ``topic`` in this service's consumer group (or
         ``group_id``, e.g. a per-replica group for broadcast topics)."""
@@ -75,6 +78,7 @@ class ServiceRuntime:
             dead_letters=self.dead_letters,
             processed=self.processed if idempotent else None,
             retry=retry,
+            decoder=decoder,
         )
         subscribe(self.broker, consumer, self.settings.kafka_profile)
         return consumer

@@ -1,16 +1,58 @@
 """Composition root of the ingest service: ``create_app(settings)``, no I/O at import."""
 
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+
 from fastapi import FastAPI
 
+from ingest.adapters.ledger import SqlRecordLedger
+from ingest.handlers import IngestHttp, raw_record_handler, router
+from ingest.service import IngestRecords
 from ingest.settings import IngestSettings
-from service_kit import ServiceRuntime, create_service_app
+from mlops_contracts import topic_spec
+from service_kit import ServiceRuntime, create_service_app, decode_raw_json
+
+logger = logging.getLogger(__name__)
+
+RAW_RECORDS = "customer.records.raw"
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
     """Build the app; connections open in its lifespan, not here."""
     runtime = ServiceRuntime(settings)
-    return create_service_app(
+    ingest = IngestRecords(
+        sink=runtime.publisher,
+        ledger=SqlRecordLedger(runtime.processed),
+        clock=lambda: datetime.now(UTC),
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
+    )
+    http = IngestHttp(ingest, max_batch=settings.max_batch, max_body_bytes=settings.max_body_bytes)
+    runtime.consume(topic_spec(RAW_RECORDS), raw_record_handler(ingest), decoder=decode_raw_json)
+
+    async def load_token(_runtime: ServiceRuntime) -> None:
+        if settings.api_token is not None:
+            http.token = settings.api_token.get_secret_value()
+            return
+        # Dev only (production refuses an empty token): a random one, readable by the
+        # operator in a 0600 file, never logged.
+        path = settings.data_dir / "api-token"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            os.chmod(path, 0o600)
+        http.token = path.read_text().strip()
+        logger.warning("no INGEST_API_TOKEN set; using the generated token in %s", path)
+
+    app = create_service_app(
         runtime,
         title="ingest",
-        description="Ingest: validates customer activity and delayed churn labels.",
+        description="Validates customer activity and delayed churn labels and publishes them "
+        "as CustomerActivityRecorded / LabelObserved events keyed by customer id.",
+        routers=[router],
+        on_start=[load_token],
     )
+    app.state.ingest_http = http
+    return app

@@ -1,0 +1,206 @@
+"""The ingest app end to end through its public interfaces: HTTP and the raw-records topic,
+on the in-memory broker (component) and, unchanged, on the real broker (connected)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from faststream.kafka import TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from ingest.main import create_app
+from ingest.settings import IngestSettings
+
+from mlops_contracts import decode, topics_to_create
+from service_kit import ensure_topics
+
+TOKEN = "test-token-0123456789"
+MODES = ["memory", pytest.param("real", marks=pytest.mark.connected)]
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.activity: list[Any] = []
+        self.labels: list[Any] = []
+        self.dead: list[dict[str, str]] = []
+
+
+@pytest.fixture(params=MODES)
+async def ingest_app(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI, Captured]]:
+    real = request.param == "real"
+    bootstrap = request.getfixturevalue("kafka_bootstrap") if real else "127.0.0.1:1"
+    settings = IngestSettings(
+        kafka_bootstrap_servers=bootstrap,
+        data_dir=tmp_path,
+        instance_id="t",
+        api_token=TOKEN,
+        max_batch=5,
+        max_body_bytes=4096,
+    )
+    app = create_app(settings)
+    runtime = app.state.runtime
+    captured = Captured()
+
+    # One consumer for all three topics: every group join costs seconds on the broker.
+    @runtime.broker.subscriber(
+        "customer.activity",
+        "customer.labels",
+        "customer.records.raw.dlq",
+        group_id=f"reader-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+    )
+    async def read(message: KafkaMessage) -> None:
+        record = message.raw_message
+        if record.topic.endswith(".dlq"):
+            captured.dead.append(dict(message.headers))
+            return
+        event = decode(message.body, record.headers).data
+        (captured.activity if record.topic == "customer.activity" else captured.labels).append(
+            event
+        )
+
+    @asynccontextmanager
+    async def broker() -> AsyncIterator[None]:
+        if real:
+            await ensure_topics(bootstrap, topics_to_create())
+            yield
+        else:
+            async with TestKafkaBroker(runtime.broker):
+                yield
+
+    async with broker(), app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+            yield client, app, captured
+
+
+async def eventually(condition: Callable[[], bool], within_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def label(record_id: str, customer_id: str) -> dict[str, Any]:
+    return {
+        "kind": "label",
+        "record_id": record_id,
+        "customer_id": customer_id,
+        "churned": False,
+        "observed_at": datetime.now(UTC).isoformat(),
+    }
+
+
+async def test_batch_is_published_keyed_by_customer_and_resend_adds_nothing(
+    ingest_app: Any, activity: Any
+) -> None:
+    client, _, captured = ingest_app
+    customer = f"C-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).isoformat()
+    batch = {
+        "records": [
+            activity(record_id=f"{customer}-a", customer_id=customer, observed_at=now),
+            label(f"{customer}-l", customer),
+        ]
+    }
+    first = await client.post("/v1/records", json=batch, headers=auth())
+    assert first.status_code == 200, first.text
+    assert first.json()["accepted"] == 2
+    again = await client.post("/v1/records", json=batch, headers=auth())
+    assert again.json()["duplicates"] == 2
+
+    def mine(events: list[Any]) -> list[str]:  # a real broker keeps earlier tests' records
+        return [e.record_id for e in events if e.customer_id == customer]
+
+    await eventually(lambda: mine(captured.activity) and mine(captured.labels))
+    await asyncio.sleep(0.5)  # nothing more arrives for the resend
+    assert mine(captured.activity) == [f"{customer}-a"]
+    assert mine(captured.labels) == [f"{customer}-l"]
+
+
+async def test_mixed_batch_is_422_with_field_errors_and_valid_records_accepted(
+    ingest_app: Any, activity: Any
+) -> None:
+    client, _, captured = ingest_app
+    customer = f"C-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).isoformat()
+    response = await client.post(
+        "/v1/records",
+        json={
+            "records": [
+                activity(record_id=f"{customer}-1", customer_id=customer, observed_at=now),
+                activity(record_id=f"{customer}-2", monthly_charges=-1, extra=1),
+            ]
+        },
+        headers=auth(),
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected"]
+    assert {e["field"] for e in body["results"][1]["errors"]} == {"monthly_charges", "extra"}
+    await eventually(
+        lambda: (
+            [e.record_id for e in captured.activity if e.customer_id == customer]
+            == [f"{customer}-1"]
+        )
+    )
+
+
+async def test_auth_and_limits(ingest_app: Any, activity: Any) -> None:
+    client, _, _ = ingest_app
+    one = {"records": [activity()]}
+    assert (await client.post("/v1/records", json=one)).status_code == 401
+    wrong = await client.post("/v1/records", json=one, headers=auth("nope"))
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    too_many = await client.post("/v1/records", json={"records": [{}] * 6}, headers=auth())
+    assert too_many.status_code == 413
+    assert "exceeds the limit of 5" in too_many.json()["detail"]
+    huge = await client.post(
+        "/v1/records", content=b'{"records": ["' + b"x" * 5000 + b'"]}', headers=auth()
+    )
+    assert huge.status_code == 413
+    not_json = await client.post("/v1/records", content=b"{nope", headers=auth())
+    assert not_json.status_code == 400
+    wrong_shape = await client.post("/v1/records", json=[1], headers=auth())
+    assert wrong_shape.status_code == 400
+
+
+async def test_raw_topic_bad_record_goes_to_dlq_with_reason_good_one_is_published(
+    ingest_app: Any, activity: Any
+) -> None:
+    _, app, captured = ingest_app
+    broker = app.state.runtime.broker
+    customer = f"C-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).isoformat()
+    bad = activity(record_id=f"{customer}-bad", customer_id=customer, tenure_months=-5)
+    good = activity(record_id=f"{customer}-ok", customer_id=customer, observed_at=now)
+    await broker.publish(json.dumps(bad).encode(), "customer.records.raw", key=customer.encode())
+    await broker.publish(b"not json at all", "customer.records.raw", key=customer.encode())
+    await broker.publish(json.dumps(good).encode(), "customer.records.raw", key=customer.encode())
+    await eventually(
+        lambda: customer in [e.customer_id for e in captured.activity] and len(captured.dead) >= 2
+    )
+    reasons = [
+        headers["dlq_error_message"]
+        for headers in captured.dead
+        if headers.get("dlq_error_message")
+    ]
+    assert any("tenure_months" in reason for reason in reasons), reasons
+    assert any("not JSON" in reason for reason in reasons), reasons
