@@ -111,3 +111,11 @@ def test_api_token_is_generated_once_and_private(tmp_path: Path) -> None:
     assert len(first) >= 32
     assert ensure_api_token(path) == first
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_feature_store_folder_is_shared(tmp_path: Path) -> None:
+    settings = MeshSettings(home=tmp_path)
+    feature = next(p for p in mesh_programs(settings) if p.name == "feature")
+    assert feature.environment["FEATURE_FEATURE_STORE_DIR"] == str(
+        settings.data_dir / "feature_store"
+    )

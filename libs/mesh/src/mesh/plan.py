@@ -103,13 +103,19 @@ def broker_program(settings: MeshSettings) -> Program:
 def service_programs(
     settings: MeshSettings, python: str = sys.executable, api_token: str | None = None
 ) -> list[Program]:
-    """A program per service (and per predictor replica), with its prefixed settings;
-    ``api_token`` goes to every service that has an ``api_token`` setting."""
+    """A program per service (and per predictor replica), with its prefixed settings.
+
+    Settings the services must agree on (the API token, the one feature store folder that
+    the feature service writes and the trainer and predictors read) go to every service
+    whose settings have a field of that name."""
+    shared = {"feature_store_dir": str(settings.data_dir / "feature_store")}
+    if api_token:
+        shared["api_token"] = api_token
     programs = []
     for spec in SERVICES:
         replicas = settings.predictor_replicas if spec.replicated else 1
         prefix = spec.env_prefix()
-        takes_token = "api_token" in spec.settings_type().model_fields
+        fields = spec.settings_type().model_fields
         for replica in range(1, replicas + 1):
             name = f"{spec.name}-{replica}" if spec.replicated else spec.name
             port = settings.base_port + spec.port_offset + (replica - 1)
@@ -123,8 +129,9 @@ def service_programs(
                 "OMP_NUM_THREADS": "1",
                 "MKL_NUM_THREADS": "1",
             }
-            if api_token and takes_token:
-                environment[f"{prefix}API_TOKEN"] = api_token
+            environment |= {
+                f"{prefix}{name.upper()}": value for name, value in shared.items() if name in fields
+            }
             programs.append(
                 Program(
                     name=name,

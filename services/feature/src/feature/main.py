@@ -2,15 +2,27 @@
 
 from fastapi import FastAPI
 
+from feature import routes
+from feature.bootstrap import FeaturePlane
+from feature.handlers import activity_handler
 from feature.settings import FeatureSettings
+from mlops_contracts import CustomerActivityRecorded, topic_for
 from service_kit import ServiceRuntime, create_service_app
 
 
 def create_app(settings: FeatureSettings) -> FastAPI:
-    """Build the app; connections open in its lifespan, not here."""
+    """Build the app; the feature store and the database open in its lifespan, not here."""
     runtime = ServiceRuntime(settings)
-    return create_service_app(
+    plane = FeaturePlane(settings)
+    runtime.consume(topic_for(CustomerActivityRecorded), activity_handler(plane.require))
+    runtime.readiness["feature_store"] = plane.store_ready
+    app = create_service_app(
         runtime,
         title="feature",
         description="Feature: keeps the Feast offline and online stores current.",
+        routers=[routes.router],
+        on_start=[plane.start],
+        on_stop=[plane.stop],
     )
+    app.state.features = plane
+    return app

@@ -1,0 +1,167 @@
+"""Component test: the feature service on FastStream's in-memory broker, real SQLite state
+and the real dev feature store (SQLite online, parquet offline) in a temporary folder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pandas as pd
+from fastapi import FastAPI
+from faststream.kafka import TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from feature.bootstrap import FeaturePlane
+from feature.main import create_app
+from feature.settings import FeatureSettings
+
+from churn_features import FEATURE_NAMES, FEATURE_VIEW_VERSION, ActivityRecord, CustomerHistory
+from mlops_contracts import (
+    CustomerActivityRecorded,
+    FeaturesMaterialized,
+    dead_letter_topic,
+    decode,
+    topic_for,
+)
+
+ACTIVITY = topic_for(CustomerActivityRecorded).name
+T0 = pd.Timestamp("2026-03-01", tz="UTC")
+
+
+async def _ready() -> None:
+    return None
+
+
+async def eventually(condition: Callable[[], Any], within_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    runtime = app.state.runtime
+    runtime.readiness["kafka"] = _ready  # the in-memory broker cannot answer a cluster ping
+    async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://feature") as client:
+            yield client
+
+
+def expected_row(*events: CustomerActivityRecorded) -> dict[str, Any]:
+    history = CustomerHistory(events[0].customer_id, map(ActivityRecord.from_event, events))
+    row = history.latest_row()
+    assert row is not None
+    return dict(row.values)
+
+
+async def test_activity_events_become_online_features_and_a_summary(
+    settings_for: Callable[..., FeatureSettings],
+    activity: Callable[..., CustomerActivityRecorded],
+) -> None:
+    app = create_app(settings_for(lookup_max_ids=3))
+    runtime = app.state.runtime
+    summaries: list[FeaturesMaterialized] = []
+    dead: list[dict[str, str]] = []
+
+    @runtime.broker.subscriber(topic_for(FeaturesMaterialized).name)
+    async def collect(message: KafkaMessage) -> None:
+        envelope = decode(message.body, message.raw_message.headers, key=message.raw_message.key)
+        summaries.append(envelope.data)
+
+    @runtime.broker.subscriber(dead_letter_topic(ACTIVITY))
+    async def collect_dead(message: KafkaMessage) -> None:
+        dead.append(dict(message.headers))
+
+    first = activity("r1", "c1", 0, support_tickets=2, plan="basic")
+    third = activity("r3", "c1", 20, support_tickets=1, plan="premium")
+    late = activity("r2", "c1", 10, support_tickets=5, usage_minutes=30.5)  # out of order
+    other = activity("r9", "c2", 3, monthly_charges=99.0)
+
+    async with running(app) as client:
+        publish = runtime.publisher.publish
+        await publish(first, event_id="e1")
+        await publish(third, event_id="e3")
+        await publish(other, event_id="e9")
+        await publish(third, event_id="e3")  # redelivered event: skipped by event id
+        await publish(first, event_id="e1-resent")  # re-sent record: skipped by record id
+        await publish(late, event_id="e2")
+        await publish(activity("r0", "c1", -30), event_id="e0")  # too late: dead letter
+
+        want = expected_row(first, late, third)
+
+        async def c1_is_current() -> bool:
+            response = await client.get("/v1/features/c1")
+            return response.status_code == 200 and response.json()["features"] == want
+
+        await eventually(c1_is_current)
+        one = (await client.get("/v1/features/c1")).json()
+        unknown = await client.get("/v1/features/nobody")
+        batch = await client.post("/v1/features/lookup", json={"customer_ids": ["c2", "nobody"]})
+        too_many = await client.post("/v1/features/lookup", json={"customer_ids": list("abcd")})
+        ready = await client.get("/ready")
+        metrics = (await client.get("/metrics")).text
+        plane: FeaturePlane = app.state.features
+        assert plane.components is not None
+        store = plane.components.store.store
+        labels = pd.DataFrame(
+            {
+                "customer_id": ["c1", "c1", "c1"],
+                "event_timestamp": [T0 + pd.Timedelta(days=d) for d in (5, 15, 25)],
+                "churned": [False, False, True],
+            }
+        )
+        training = await asyncio.to_thread(store.historical, labels)
+
+    assert one["customer_id"] == "c1"
+    assert one["feature_view_version"] == FEATURE_VIEW_VERSION
+    assert pd.Timestamp(one["as_of"]) == T0 + pd.Timedelta(days=20)
+    assert want["support_tickets_30d"] == 8  # r1, r2 (late) and r3 in (day -10, day 20]
+
+    assert unknown.status_code == 404
+    assert "nobody" in unknown.json()["detail"]
+    assert batch.status_code == 200
+    assert batch.json()["unknown"] == ["nobody"]
+    assert batch.json()["features"]["c2"]["monthly_charges"] == 99.0
+    assert too_many.status_code == 413
+    assert "at most 3" in too_many.json()["detail"]
+    assert ready.json()["checks"]["feature_store"]["ok"] is True, ready.text
+
+    # The offline rows were corrected by the late record: day 15 sees r1 + r2.
+    assert training["support_tickets_30d"].tolist() == [2.0, 7.0, 8.0]
+    assert training["plan"].tolist() == ["basic", "standard", "premium"]  # r1, r2, r3
+    assert set(FEATURE_NAMES) <= set(training.columns)
+
+    assert summaries, "no FeaturesMaterialized published"
+    assert {summary.feature_view_version for summary in summaries} == {FEATURE_VIEW_VERSION}
+    assert max(summary.event_time_end for summary in summaries) == T0 + timedelta(days=20)
+    assert sum(summary.rows_written for summary in summaries) >= 4
+
+    assert len(dead) == 1
+    assert dead[0]["dlq_error_type"] == "record_too_late"
+    assert "too late" in dead[0]["dlq_error_message"]
+    assert 'feature_activity_records_total{outcome="duplicate"} 1.0' in metrics
+    assert 'feature_activity_records_total{outcome="too_late"} 1.0' in metrics
+
+
+async def test_records_admitted_before_a_stop_are_written_after_the_restart(
+    settings_for: Callable[..., FeatureSettings],
+    activity: Callable[..., CustomerActivityRecorded],
+) -> None:
+    # The first run never gets to write (a long linger): its records stay pending.
+    slow = create_app(settings_for(flush_interval_s=30))
+    async with running(slow):
+        await slow.state.runtime.publisher.publish(activity("r1", "c7", 0, sessions=9))
+    restarted = create_app(settings_for())
+    async with running(restarted) as client:
+
+        async def written() -> bool:
+            return (await client.get("/v1/features/c7")).status_code == 200
+
+        await eventually(written)
+        assert (await client.get("/v1/features/c7")).json()["features"]["sessions_30d"] == 9
