@@ -11,7 +11,7 @@ PARTS  := contracts $(sort $(wildcard libs/*)) $(sort $(wildcard services/*))
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PARTS))
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status endpoints logs contracts contracts-check lint format \
+.PHONY: help install up down status endpoints logs feature-views bench-data contracts contracts-check lint format \
         test test-unit test-connected test-e2e lock clean
 
 help: ## List every target with what it does
@@ -42,6 +42,15 @@ status: ## Show each process of the mesh, its readiness and memory
 
 endpoints: install ## Print where each HTTP endpoint and the broker listen
 	@$(BIN)/mlops endpoints
+
+feature-views: install ## List the Feast feature views of the mesh's feature store (feast CLI)
+	@FEAST_USAGE=False CHURN_FEATURES_DATA_DIR=$(abspath $${MLOPS_MESH_HOME:-var})/data/feature_store \
+	  $(BIN)/feast -c libs/churn_features/src/churn_features/feature_repo feature-views list
+
+bench-data: install ## Data-plane benchmarks: feature store (SQLite vs Redis+PostgreSQL), ingest -> feature -> online
+	$(BIN)/python libs/churn_features/benchmarks/bench_feature_store.py --customers 10000 --rows-per-customer 10 \
+	  --labels 100000 --redis redis://127.0.0.1:6379/0 --postgres postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python integration/benchmarks/bench_data_plane.py --records 20000 --customers 2000
 
 logs: ## Follow every process's log (var/log/)
 	@tail -n 20 -F $${MLOPS_MESH_HOME:-var}/log/*.log
