@@ -101,9 +101,10 @@ async def run(records: int, customers: int, batch: int, concurrency: int) -> Non
             t0 = time.perf_counter()
             await asyncio.gather(*(sender() for _ in range(concurrency)))
             t_ingested = time.perf_counter() - t0
-            while accepted_by_feature((await client.get(f"{feature}/metrics")).text) < len(
-                activity
-            ):
+            while True:  # polling another process's metrics: no event to wait on
+                metrics = (await client.get(f"{feature}/metrics")).text
+                if accepted_by_feature(metrics) >= len(activity):
+                    break
                 await asyncio.sleep(0.2)
             t_admitted = time.perf_counter() - t0
             while True:
