@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,13 @@ from mlops_contracts import (
     decode,
     encode,
 )
-from service_kit import EventConsumer, InMemoryProcessedEvents, Outcome, RetryPolicy
+from service_kit import (
+    EventConsumer,
+    InMemoryProcessedEvents,
+    Outcome,
+    RetryPolicy,
+    one_at_a_time,
+)
 from service_kit.consumption import UnprocessableEvent
 from service_kit.dead_letters import dead_letter_headers
 
@@ -68,7 +75,7 @@ def make_consumer(handler: Any, **overrides: Any) -> tuple[EventConsumer, FakeDe
     options: dict[str, Any] = {
         "topic": TOPIC,
         "group_id": "test",
-        "handler": handler,
+        "handler": one_at_a_time(handler),
         "dead_letters": dead,
         "processed": InMemoryProcessedEvents(),
         "retry": RetryPolicy(attempts=3, first_delay_s=0.1),
@@ -203,11 +210,11 @@ async def test_unreachable_dedupe_store_is_transient_not_a_drop() -> None:
     class FlakyStore(InMemoryProcessedEvents):
         calls = 0
 
-        async def seen(self, consumer: str, event_id: str) -> bool:
+        async def seen_many(self, consumer: str, event_ids: Collection[str]) -> set[str]:
             FlakyStore.calls += 1
             if FlakyStore.calls == 1:
                 raise ConnectionError("database restarting")
-            return await super().seen(consumer, event_id)
+            return await super().seen_many(consumer, event_ids)
 
     handled: list[str] = []
 
@@ -259,3 +266,87 @@ async def test_raw_json_topic_gets_the_same_guarantees() -> None:
     )
     assert "'bad' is not allowed" in str(dead.parked[-1][1])
     assert seen == [{"customer_id": "c-1"}]
+
+
+async def test_batch_is_handled_at_once_and_a_guilty_event_is_isolated() -> None:
+    calls: list[list[str]] = []
+
+    async def handler(envelopes: Sequence[Envelope[Any]]) -> None:
+        calls.append([e.data.customer_id for e in envelopes])
+        if any(e.data.customer_id == "bad" for e in envelopes):
+            raise UnprocessableEvent("customer 'bad' is blocked")
+
+    dead = FakeDeadLetters()
+    consumer = EventConsumer(
+        topic=TOPIC,
+        group_id="test",
+        handler=handler,
+        dead_letters=dead,
+        processed=InMemoryProcessedEvents(),
+    )
+    records = [
+        label_record("a", "e-a"),
+        Record(value=b"garbage", headers=[]),
+        label_record("bad", "e-bad"),
+        label_record("a", "e-a"),  # the same event again inside the batch
+        label_record("c", "e-c"),
+    ]
+    outcomes = await consumer.process_batch(records)
+    assert outcomes == [
+        Outcome.HANDLED,
+        Outcome.DEAD_LETTERED,
+        Outcome.DEAD_LETTERED,
+        Outcome.DUPLICATE,
+        Outcome.HANDLED,
+    ]
+    assert calls == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]  # batch, then one by one
+    assert [str(error) for _, error in dead.parked][1] == "customer 'bad' is blocked"
+    # Redelivered whole: everything already handled is recognised, nothing runs twice.
+    again = await consumer.process_batch([records[0], records[4]])
+    assert again == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert len(calls) == 4
+
+
+async def test_batch_with_a_transient_failure_is_retried_then_redelivered_whole() -> None:
+    async def down(envelopes: Sequence[Envelope[Any]]) -> None:
+        raise ConnectionError("store unreachable")
+
+    dead = FakeDeadLetters()
+    consumer = EventConsumer(
+        topic=TOPIC,
+        group_id="test",
+        handler=down,
+        dead_letters=dead,
+        processed=InMemoryProcessedEvents(),
+        retry=RetryPolicy(attempts=2, first_delay_s=0.0),
+    )
+    outcomes = await consumer.process_batch(
+        [label_record("a", "e-1"), Record(value=b"x", headers=[])]
+    )
+    assert outcomes == [Outcome.RETRY_LATER, Outcome.DEAD_LETTERED]
+
+
+async def test_batch_handler_can_refuse_single_events_without_a_rerun() -> None:
+    from service_kit import UnprocessableEvents
+
+    calls = 0
+
+    async def handler(envelopes: Sequence[Envelope[Any]]) -> None:
+        nonlocal calls
+        calls += 1
+        raise UnprocessableEvents({1: ValueError("record 'b' is too late")})
+
+    dead = FakeDeadLetters()
+    consumer = EventConsumer(
+        topic=TOPIC,
+        group_id="test",
+        handler=handler,
+        dead_letters=dead,
+        processed=InMemoryProcessedEvents(),
+    )
+    records = [label_record("a", "e-a"), label_record("b", "e-b"), label_record("c", "e-c")]
+    outcomes = await consumer.process_batch(records)
+    assert outcomes == [Outcome.HANDLED, Outcome.DEAD_LETTERED, Outcome.HANDLED]
+    assert calls == 1
+    assert [str(error) for _, error in dead.parked] == ["record 'b' is too late"]
+    assert await consumer.process_batch([records[0]]) == [Outcome.DUPLICATE]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,25 +198,49 @@ async def only_marker_arrives(
 
 
 @pytest.mark.connected
+@pytest.mark.parametrize("max_batch", [1, 50])
 async def test_transient_failures_are_redelivered_then_committed(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, max_batch: int
 ) -> None:
     topic, group = topic_spec(), f"g-{uuid.uuid4().hex[:6]}"
-    attempts: list[str] = []
+    attempts: list[list[str]] = []
 
-    async def flaky(envelope: Envelope[LabelObserved]) -> None:
-        attempts.append(envelope.data.customer_id)
+    async def flaky(envelopes: Sequence[Envelope[LabelObserved]]) -> None:
+        attempts.append([envelope.data.customer_id for envelope in envelopes])
         if len(attempts) <= 3:  # more failures than one round of in-place retries
             raise ConnectionError("downstream not ready")
 
     runtime = real_runtime(tmp_path, kafka_bootstrap)
-    runtime.consume(topic, flaky, group_id=group, retry=RetryPolicy(2, 0.01, 0.01))
+    customers = ["c-1"] if max_batch == 1 else ["c-1", "c-2", "c-3"]
+    for customer in customers:  # published before consuming starts: one batch
+        await runtime_publish_before_start(kafka_bootstrap, topic, label(customer))
+    runtime.consume_batches(
+        topic, flaky, group_id=group, retry=RetryPolicy(2, 0.01, 0.01), max_batch=max_batch
+    )
     async with running(runtime, "real", topic):
-        await runtime.publisher.publish(label("c-1"), topic=topic.name)
-        await eventually(lambda: len(attempts) == 4)
+        await eventually(lambda: len(attempts) >= 4 and attempts[-1][-1] == customers[-1])
         await asyncio.sleep(0.5)
-    assert attempts == ["c-1"] * 4  # 2 in place, redelivered after a seek, then 2 more
+    handled = [customer for batch in attempts[3:] for customer in batch]
+    assert handled == customers  # after 2 in place + a seek back + 1 more failure
     assert await only_marker_arrives(tmp_path, kafka_bootstrap, topic, group) == ["marker"]
+
+
+async def runtime_publish_before_start(bootstrap: str, topic: TopicSpec, event: Any) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from mlops_contracts import encode
+
+    dead_letters = dataclasses.replace(topic, name=dead_letter_topic(topic.name))
+    await ensure_topics(bootstrap, [topic, dead_letters])
+    record = encode(event, source="urn:test")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic.name, record.value, key=record.key, headers=list(record.headers)
+        )
+    finally:
+        await producer.stop()
 
 
 @pytest.mark.connected

@@ -88,7 +88,7 @@ async def test_activity_events_become_online_features_and_a_summary(
         await publish(first, event_id="e1")
         await publish(third, event_id="e3")
         await publish(other, event_id="e9")
-        await publish(third, event_id="e3")  # redelivered event: skipped by event id
+        await publish(third, event_id="e3")  # redelivered event: a known record id
         await publish(first, event_id="e1-resent")  # re-sent record: skipped by record id
         await publish(late, event_id="e2")
         await publish(activity("r0", "c1", -30), event_id="e0")  # too late: dead letter
@@ -145,7 +145,8 @@ async def test_activity_events_become_online_features_and_a_summary(
     assert len(dead) == 1
     assert dead[0]["dlq_error_type"] == "record_too_late"
     assert "too late" in dead[0]["dlq_error_message"]
-    assert 'feature_activity_records_total{outcome="duplicate"} 1.0' in metrics
+    # Both the redelivered event and the re-sent record are recognised by record id.
+    assert 'feature_activity_records_total{outcome="duplicate"} 2.0' in metrics
     assert 'feature_activity_records_total{outcome="too_late"} 1.0' in metrics
 
 

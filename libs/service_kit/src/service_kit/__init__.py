@@ -5,7 +5,9 @@ from service_kit.consumption import (
     Outcome,
     RetryPolicy,
     UnprocessableEvent,
+    UnprocessableEvents,
     decode_raw_json,
+    one_at_a_time,
 )
 from service_kit.dead_letters import DeadLetters
 from service_kit.idempotency import InMemoryProcessedEvents, ProcessedEvents, SqlProcessedEvents
@@ -31,9 +33,11 @@ __all__ = [
     "ServiceSettings",
     "SqlProcessedEvents",
     "UnprocessableEvent",
+    "UnprocessableEvents",
     "create_broker",
     "create_service_app",
     "decode_raw_json",
     "ensure_topics",
+    "one_at_a_time",
     "serve",
 ]

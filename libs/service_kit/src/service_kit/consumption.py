@@ -10,7 +10,7 @@ import dataclasses
 import enum
 import json
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +29,23 @@ from service_kit.settings import KafkaClientProfile
 logger = logging.getLogger(__name__)
 
 EventHandler = Callable[[Envelope[Any]], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Envelope[Any]]], Awaitable[None]]
 RecordDecoder = Callable[[ConsumedRecord, TopicSpec], Envelope[Any]]
 
 
 class UnprocessableEvent(Exception):
     """Raised by a handler for an event that can never be processed (a deterministic
     failure): the record goes to the dead-letter topic and the consumer moves on."""
+
+
+class UnprocessableEvents(UnprocessableEvent):
+    """Raised by a batch handler that processed its batch except some events: those are
+    dead-lettered with their own error, the rest count as handled (no re-run)."""
+
+    def __init__(self, rejected: Mapping[int, BaseException]) -> None:
+        super().__init__(f"{len(rejected)} event(s) of the batch could not be processed")
+        self.rejected = dict(rejected)
+        """Position in the batch -> why that event can never be processed."""
 
 
 # Failures that will fail the same way on every redelivery.
@@ -101,15 +112,31 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
+def one_at_a_time(handler: EventHandler) -> BatchHandler:
+    """A batch handler that hands the events to ``handler`` one by one, in order."""
+
+    async def each(envelopes: Sequence[Envelope[Any]]) -> None:
+        for envelope in envelopes:
+            await handler(envelope)
+
+    return each
+
+
 class EventConsumer:
-    """Decodes, de-duplicates, handles, dead-letters and retries one topic's records."""
+    """Decodes, de-duplicates, handles, dead-letters and retries one topic's records, a
+    batch at a time (a single record is a batch of one).
+
+    A poison record is dead-lettered on its own; when the handler rejects a batch as
+    unprocessable, the batch is handled again one event at a time so that only the
+    guilty events are dead-lettered.
+    """
 
     def __init__(
         self,
         *,
         topic: TopicSpec,
         group_id: str,
-        handler: EventHandler,
+        handler: BatchHandler,
         dead_letters: DeadLetters,
         processed: ProcessedEvents | None,
         retry: RetryPolicy = DEFAULT_RETRY,
@@ -127,27 +154,29 @@ class EventConsumer:
         self._name = f"{group_id}:{topic.name}"
 
     async def process(self, record: ConsumedRecord) -> Outcome:
-        """Take one record to an outcome. Raises only if the dead-letter publish fails."""
-        try:
-            envelope = self._decode(record, self.topic)
-        except PERMANENT_ERRORS as error:
-            await self._dead_letters.park(record, error, self.group_id)
-            return Outcome.DEAD_LETTERED
+        """Take one record to an outcome (see :meth:`process_batch`)."""
+        return (await self.process_batch([record]))[0]
+
+    async def process_batch(self, records: Sequence[ConsumedRecord]) -> list[Outcome]:
+        """Take every record to an outcome, in order. Raises only if a dead-letter
+        publish fails; RETRY_LATER means the record must be redelivered."""
+        outcomes: list[Outcome | None] = [None] * len(records)
+        decoded: list[tuple[int, Envelope[Any]]] = []
+        for index, record in enumerate(records):
+            try:
+                decoded.append((index, self._decode(record, self.topic)))
+            except PERMANENT_ERRORS as error:
+                await self._dead_letters.park(record, error, self.group_id)
+                outcomes[index] = Outcome.DEAD_LETTERED
 
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 # Inside the loop: a database that does not answer is a transient failure.
-                if self._processed is not None and await self._processed.seen(
-                    self._name, envelope.id
-                ):
-                    logger.info("duplicate event skipped", extra={"consumer": self._name})
-                    return Outcome.DUPLICATE
-                await self._handler(envelope)
-                if self._processed is not None:
-                    await self._processed.mark(self._name, envelope.id)
-            except PERMANENT_ERRORS as error:
-                await self._dead_letters.park(record, error, self.group_id)
-                return Outcome.DEAD_LETTERED
+                pending = await self._not_yet_processed(decoded, outcomes)
+                if pending:
+                    await self._handle(pending, records, outcomes)
+            except PERMANENT_ERRORS:
+                raise  # _handle dead-letters these itself; anything else is a bug
             except Exception:
                 logger.warning(
                     "processing failed, will retry",
@@ -157,12 +186,75 @@ class EventConsumer:
                 if attempt < self.retry.attempts:
                     await self._sleep(self.retry.delay(attempt))
                 continue
-            return Outcome.HANDLED
+            return [outcome or Outcome.HANDLED for outcome in outcomes]
         logger.error(
-            "processing kept failing; record left uncommitted for redelivery",
+            "processing kept failing; records left uncommitted for redelivery",
             extra={"consumer": self._name, "attempts": self.retry.attempts},
         )
-        return Outcome.RETRY_LATER
+        return [outcome or Outcome.RETRY_LATER for outcome in outcomes]
+
+    async def _not_yet_processed(
+        self, decoded: list[tuple[int, Envelope[Any]]], outcomes: list[Outcome | None]
+    ) -> list[tuple[int, Envelope[Any]]]:
+        undecided = [(i, envelope) for i, envelope in decoded if outcomes[i] is None]
+        seen: set[str] = set()
+        if self._processed is not None and undecided:
+            seen = await self._processed.seen_many(self._name, [e.id for _, e in undecided])
+        pending = []
+        for index, envelope in undecided:
+            if envelope.id in seen:
+                outcomes[index] = Outcome.DUPLICATE
+            else:
+                seen.add(envelope.id)  # a repeat inside this batch is a duplicate too
+                pending.append((index, envelope))
+        if len(pending) < len(undecided):
+            logger.info(
+                "duplicate events skipped",
+                extra={"consumer": self._name, "duplicates": len(undecided) - len(pending)},
+            )
+        return pending
+
+    async def _handle(
+        self,
+        pending: list[tuple[int, Envelope[Any]]],
+        records: Sequence[ConsumedRecord],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        try:
+            await self._handler([envelope for _, envelope in pending])
+        except UnprocessableEvents as partial:
+            for position, (index, _) in enumerate(pending):
+                rejection = partial.rejected.get(position)
+                if rejection is not None:
+                    await self._dead_letters.park(records[index], rejection, self.group_id)
+                    outcomes[index] = Outcome.DEAD_LETTERED
+            handled = [(i, e) for i, e in pending if outcomes[i] is None]
+            await self._mark([envelope for _, envelope in handled])
+            for index, _ in handled:
+                outcomes[index] = Outcome.HANDLED
+            return
+        except PERMANENT_ERRORS as error:
+            if len(pending) == 1:
+                await self._dead_letters.park(records[pending[0][0]], error, self.group_id)
+                outcomes[pending[0][0]] = Outcome.DEAD_LETTERED
+                return
+            for index, envelope in pending:  # isolate the guilty events
+                try:
+                    await self._handler([envelope])
+                except PERMANENT_ERRORS as single_error:
+                    await self._dead_letters.park(records[index], single_error, self.group_id)
+                    outcomes[index] = Outcome.DEAD_LETTERED
+                    continue
+                await self._mark([envelope])
+                outcomes[index] = Outcome.HANDLED
+            return
+        await self._mark([envelope for _, envelope in pending])
+        for index, _ in pending:
+            outcomes[index] = Outcome.HANDLED
+
+    async def _mark(self, envelopes: Sequence[Envelope[Any]]) -> None:
+        if self._processed is not None:
+            await self._processed.mark_many(self._name, [e.id for e in envelopes])
 
 
 def subscribe(
@@ -171,54 +263,77 @@ def subscribe(
     profile: KafkaClientProfile,
     *,
     topic_names: Collection[str] | None = None,
+    max_batch: int = 1,
+    max_wait_ms: int = 50,
 ) -> None:
     """Register ``consumer`` on ``broker`` with manual commits after processing.
 
-    ``topic_names`` overrides the subscribed topic names (a gateway's own reply topic);
-    by default it is the consumer's catalogue topic.
+    ``max_batch`` > 1 hands the consumer up to that many records at once (waiting at most
+    ``max_wait_ms`` to fill a batch). ``topic_names`` overrides the subscribed topic names
+    (a gateway's own reply topic); by default it is the consumer's catalogue topic.
     """
 
-    async def on_record(message: KafkaMessage) -> None:
+    async def on_records(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        # A batch arrives as a tuple from Kafka, as a list from the in-memory test broker.
+        records = list(raw) if isinstance(raw, (tuple, list)) else [raw]
         try:
-            outcome = await consumer.process(message.raw_message)  # type: ignore[arg-type]
+            outcomes = await consumer.process_batch(records)
         except Exception:
-            # Even the dead-letter publish failed. Never let the next record's commit
-            # move past this one: seek back and try again after a pause.
-            logger.exception("record could not be processed nor dead-lettered")
+            # Even the dead-letter publish failed. Never let the next commit move past
+            # these records: seek back and try again after a pause.
+            logger.exception("records could not be processed nor dead-lettered")
             await asyncio.sleep(consumer.retry.max_delay_s)
-            outcome = Outcome.RETRY_LATER
-        if outcome is Outcome.RETRY_LATER:
-            await message.nack()  # seek back: the same record comes again
+            outcomes = [Outcome.RETRY_LATER]
+        if Outcome.RETRY_LATER in outcomes:
+            await message.nack()  # seek back to the earliest record: they come again
         else:
             await message.ack()
 
+    batching: dict[str, Any] = (
+        {"batch": True, "max_records": max_batch, "batch_timeout_ms": max_wait_ms}
+        if max_batch > 1
+        else {}
+    )
     broker.subscriber(
         *(topic_names or [consumer.topic.name]),
         group_id=consumer.group_id,
         ack_policy=AckPolicy.MANUAL,
         parser=_lenient_headers,
         decoder=_undecoded,
+        **batching,
         **profile.consumer_options(),
-    )(on_record)
+    )(on_records)
 
 
 async def _lenient_headers(
-    record: ConsumerRecord[Any, Any],
-    original: Callable[[ConsumerRecord[Any, Any]], Awaitable[StreamMessage[Any]]],
+    raw: ConsumerRecord[Any, Any] | Sequence[ConsumerRecord[Any, Any]],
+    original: Callable[[Any], Awaitable[StreamMessage[Any]]],
 ) -> StreamMessage[Any]:
     # FastStream decodes every header as strict UTF-8 before any handler runs, so a record
-    # with a null or non-UTF-8 header would be dropped unseen. Parse a sanitised copy and
-    # keep the original record, whose bad header the codec then reports to the DLQ.
-    if all(_is_utf8(value) for _, value in record.headers):
-        return await original(record)
-    sanitised = dataclasses.replace(
+    # with a null or non-UTF-8 header would be dropped unseen. Parse sanitised copies and
+    # keep the original records, whose bad header the codec then reports to the DLQ.
+    records: list[ConsumerRecord[Any, Any]] = list(raw) if isinstance(raw, (tuple, list)) else [raw]
+    if all(_is_utf8(value) for record in records for _, value in record.headers):
+        return await original(raw)
+    sanitised = [_sanitised(record) for record in records]
+    if isinstance(raw, tuple):
+        message = await original(tuple(sanitised))
+    elif isinstance(raw, list):
+        message = await original(sanitised)
+    else:
+        message = await original(sanitised[0])
+    message.raw_message = raw
+    return message
+
+
+def _sanitised(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
+    copy = dataclasses.replace(
         record, headers=[(n, v if _is_utf8(v) else b"") for n, v in record.headers]
     )
     if hasattr(record, "consumer"):
-        sanitised.consumer = record.consumer
-    message = await original(sanitised)
-    message.raw_message = record
-    return message
+        copy.consumer = record.consumer
+    return copy
 
 
 def _is_utf8(value: bytes | None) -> bool:

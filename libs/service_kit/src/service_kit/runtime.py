@@ -14,11 +14,13 @@ from prometheus_client import CollectorRegistry
 from mlops_contracts import TopicSpec, service_source
 from service_kit.consumption import (
     DEFAULT_RETRY,
+    BatchHandler,
     EventConsumer,
     EventHandler,
     RecordDecoder,
     RetryPolicy,
     decode_cloud_event,
+    one_at_a_time,
     subscribe,
 )
 from service_kit.database import create_engine, ping
@@ -69,8 +71,33 @@ class ServiceRuntime:
         retry: RetryPolicy = DEFAULT_RETRY,
         decoder: RecordDecoder = decode_cloud_event,
     ) -> EventConsumer:
-        """Subscribe ``handler`` to ``topic`` in this service's consumer group (or
-        ``group_id``, e.g. a per-replica group for broadcast topics)."""
+        """Subscribe ``handler`` to ``topic``, one event at a time, in this service's
+        consumer group (or ``group_id``, e.g. a per-replica group for broadcast topics)."""
+        return self.consume_batches(
+            topic,
+            one_at_a_time(handler),
+            group_id=group_id,
+            idempotent=idempotent,
+            retry=retry,
+            decoder=decoder,
+            max_batch=1,
+        )
+
+    def consume_batches(
+        self,
+        topic: TopicSpec,
+        handler: BatchHandler,
+        *,
+        group_id: str | None = None,
+        idempotent: bool = True,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        decoder: RecordDecoder = decode_cloud_event,
+        max_batch: int = 500,
+        max_wait_ms: int = 50,
+    ) -> EventConsumer:
+        """Subscribe ``handler`` to ``topic`` with batches of up to ``max_batch`` events
+        (one deduplication query and one commit per batch). ``idempotent=False`` when the
+        handler deduplicates itself (e.g. on a natural key in its own transaction)."""
         consumer = EventConsumer(
             topic=topic,
             group_id=group_id or self.settings.service_name,
@@ -80,7 +107,13 @@ class ServiceRuntime:
             retry=retry,
             decoder=decoder,
         )
-        subscribe(self.broker, consumer, self.settings.kafka_profile)
+        subscribe(
+            self.broker,
+            consumer,
+            self.settings.kafka_profile,
+            max_batch=max_batch,
+            max_wait_ms=max_wait_ms,
+        )
         return consumer
 
     async def connect(self) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from feature.domain.materialization import AdmissionOutcome
-from feature.service import record_activity
+from feature.service import record_activities
 from mlops_contracts import CustomerActivityRecorded, Envelope
-from service_kit import UnprocessableEvent
+from service_kit import UnprocessableEvent, UnprocessableEvents
 
 if TYPE_CHECKING:
     from feature.bootstrap import FeatureComponents
@@ -22,22 +22,32 @@ class RecordTooLate(UnprocessableEvent):
 
 def activity_handler(
     components: Callable[[], FeatureComponents],
-) -> Callable[[Envelope[CustomerActivityRecorded]], Awaitable[None]]:
-    """The handler of ``customer.activity``; ``components`` gives the running adapters."""
+) -> Callable[[Sequence[Envelope[CustomerActivityRecorded]]], Awaitable[None]]:
+    """The batch handler of ``customer.activity``; ``components`` gives the running
+    adapters. The activity log deduplicates on record id inside its own transaction, so
+    the consumer needs no separate processed-ids check.
 
-    async def on_activity(envelope: Envelope[CustomerActivityRecorded]) -> None:
+    Too-late records are refused by position (UnprocessableEvents): service_kit
+    dead-letters exactly those; the rest of the batch counts as handled."""
+
+    async def on_activity(envelopes: Sequence[Envelope[CustomerActivityRecorded]]) -> None:
         running = components()
-        record = envelope.data
-        admission = await record_activity(record, log=running.log)
-        running.metrics.records.labels(admission.outcome.value).inc()
-        if admission.outcome is AdmissionOutcome.TOO_LATE:
-            assert admission.newest_before is not None
-            raise RecordTooLate(
-                running.log.policy.refusal(
-                    record.record_id, record.observed_at, admission.newest_before
-                )
-            )
-        if admission.outcome is AdmissionOutcome.ACCEPTED:
+        events = [envelope.data for envelope in envelopes]
+        admissions = await record_activities(events, log=running.log)
+        for admission in admissions:
+            running.metrics.records.labels(admission.outcome.value).inc()
+        if any(a.outcome is AdmissionOutcome.ACCEPTED for a in admissions):
             running.materializer.notify()
+        too_late: dict[int, BaseException] = {}
+        for position, (event, admission) in enumerate(zip(events, admissions, strict=True)):
+            if admission.outcome is AdmissionOutcome.TOO_LATE:
+                assert admission.newest_before is not None
+                too_late[position] = RecordTooLate(
+                    running.log.policy.refusal(
+                        event.record_id, event.observed_at, admission.newest_before
+                    )
+                )
+        if too_late:
+            raise UnprocessableEvents(too_late)
 
     return on_activity

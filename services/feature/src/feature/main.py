@@ -14,7 +14,12 @@ def create_app(settings: FeatureSettings) -> FastAPI:
     """Build the app; the feature store and the database open in its lifespan, not here."""
     runtime = ServiceRuntime(settings)
     plane = FeaturePlane(settings)
-    runtime.consume(topic_for(CustomerActivityRecorded), activity_handler(plane.require))
+    runtime.consume_batches(
+        topic_for(CustomerActivityRecorded),
+        activity_handler(plane.require),
+        idempotent=False,  # the activity log deduplicates on record id itself
+        max_batch=settings.consume_max_batch,
+    )
     runtime.readiness["feature_store"] = plane.store_ready
     app = create_service_app(
         runtime,

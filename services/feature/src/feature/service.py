@@ -41,6 +41,7 @@ class ActivityLog(Protocol):
     policy: LatenessPolicy
 
     async def admit(self, record: ActivityRecord) -> Admission: ...
+    async def admit_many(self, records: Sequence[ActivityRecord]) -> list[Admission]: ...
     async def claim(self, limit: int, lease: timedelta) -> list[PendingCustomer]: ...
     async def histories(self, customer_ids: Sequence[str]) -> dict[str, CustomerHistory]: ...
     async def settle(self, written: Sequence[PendingCustomer]) -> None: ...
@@ -61,10 +62,12 @@ class Publisher(Protocol):
     async def publish(self, event: Event) -> str: ...
 
 
-async def record_activity(event: CustomerActivityRecorded, *, log: ActivityLog) -> Admission:
-    """Admit one activity record: kept and its customer marked pending, or recognised as
-    a duplicate (same record id), or refused as too late."""
-    return await log.admit(ActivityRecord.from_event(event))
+async def record_activities(
+    events: Sequence[CustomerActivityRecorded], *, log: ActivityLog
+) -> list[Admission]:
+    """Admit activity records, each kept and its customer marked pending, or recognised
+    as a duplicate (same record id), or refused as too late; one transaction."""
+    return await log.admit_many([ActivityRecord.from_event(event) for event in events])
 
 
 async def lookup(customer_ids: Sequence[str], *, store: FeatureStore) -> OnlineFeatures:

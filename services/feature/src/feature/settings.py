@@ -50,6 +50,12 @@ class FeatureSettings(ServiceSettings):
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="production: table of the offline feature rows.",
     )
+    consume_max_batch: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Activity events admitted per transaction (one commit per batch).",
+    )
     flush_interval_s: float = Field(
         default=0.2,
         gt=0,

@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from churn_features.domain import ActivityRecord, CustomerHistory
 from feature.domain.materialization import (
@@ -147,38 +147,46 @@ class SqlActivityLog:
     async def admit(self, record: ActivityRecord) -> Admission:
         """Store ``record`` and mark its customer pending, unless its record id is known
         (duplicate) or it is too late for the lateness policy. One transaction."""
+        return (await self.admit_many([record]))[0]
+
+    async def admit_many(self, records: Sequence[ActivityRecord]) -> list[Admission]:
+        """:meth:`admit` for each record, in order, in one transaction (a batch of events
+        costs one commit, not one per record)."""
         async with self._engine.begin() as connection:
-            probe = (
-                await connection.execute(
-                    self._probe,
-                    {"record_id": record.record_id, "customer_id": record.customer_id},
-                )
-            ).one()
-            if probe.known:
-                return Admission(AdmissionOutcome.DUPLICATE)
-            newest: datetime | None = probe.newest
-            if not self.policy.accepts(record.observed_at, newest):
-                return Admission(AdmissionOutcome.TOO_LATE, newest)
-            inserted = await connection.execute(
-                self._insert_record,
-                {
-                    **{name: getattr(record, name) for name in _RECORD_COLUMNS},
-                    "admitted_at": datetime.now(UTC),
-                },
-            )
-            if inserted.rowcount == 0:  # the same record admitted concurrently
-                return Admission(AdmissionOutcome.DUPLICATE, newest)
+            return [await self._admit(connection, record) for record in records]
+
+    async def _admit(self, connection: AsyncConnection, record: ActivityRecord) -> Admission:
+        probe = (
             await connection.execute(
-                self._mark_pending,
-                {
-                    "customer_id": record.customer_id,
-                    "since": record.observed_at,
-                    "revision": 1,
-                    "claimed_until": None,
-                    "claimed_by": None,
-                },
+                self._probe,
+                {"record_id": record.record_id, "customer_id": record.customer_id},
             )
-            return Admission(AdmissionOutcome.ACCEPTED, newest)
+        ).one()
+        if probe.known:
+            return Admission(AdmissionOutcome.DUPLICATE)
+        newest: datetime | None = probe.newest
+        if not self.policy.accepts(record.observed_at, newest):
+            return Admission(AdmissionOutcome.TOO_LATE, newest)
+        inserted = await connection.execute(
+            self._insert_record,
+            {
+                **{name: getattr(record, name) for name in _RECORD_COLUMNS},
+                "admitted_at": datetime.now(UTC),
+            },
+        )
+        if inserted.rowcount == 0:  # the same record admitted concurrently
+            return Admission(AdmissionOutcome.DUPLICATE, newest)
+        await connection.execute(
+            self._mark_pending,
+            {
+                "customer_id": record.customer_id,
+                "since": record.observed_at,
+                "revision": 1,
+                "claimed_until": None,
+                "claimed_by": None,
+            },
+        )
+        return Admission(AdmissionOutcome.ACCEPTED, newest)
 
     async def claim(
         self, limit: int, lease: timedelta, now: datetime | None = None
