@@ -260,7 +260,7 @@ async def test_raw_json_topic_gets_the_same_guarantees() -> None:
     assert await consumer.process(Record(value=b"{oops", headers=[], offset=4)) is (
         Outcome.DEAD_LETTERED
     )
-    assert "not JSON" in str(dead.parked[-1][1])
+    assert "not usable JSON" in str(dead.parked[-1][1])
     assert await consumer.process(Record(value=b'{"bad": 1}', headers=[], offset=5)) is (
         Outcome.DEAD_LETTERED
     )
@@ -350,3 +350,27 @@ async def test_batch_handler_can_refuse_single_events_without_a_rerun() -> None:
     assert calls == 1
     assert [str(error) for _, error in dead.parked] == ["record 'b' is too late"]
     assert await consumer.process_batch([records[0]]) == [Outcome.DUPLICATE]
+
+
+async def test_one_at_a_time_in_a_batch_runs_each_event_once() -> None:
+    calls: list[str] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        calls.append(envelope.data.customer_id)
+        if envelope.data.customer_id == "bad":
+            raise UnprocessableEvent("customer 'bad' is blocked")
+
+    dead = FakeDeadLetters()
+    consumer = EventConsumer(
+        topic=TOPIC,
+        group_id="test",
+        handler=one_at_a_time(handler),
+        dead_letters=dead,
+        processed=InMemoryProcessedEvents(),
+    )
+    outcomes = await consumer.process_batch(
+        [label_record("a", "e-a"), label_record("bad", "e-bad"), label_record("c", "e-c")]
+    )
+    assert outcomes == [Outcome.HANDLED, Outcome.DEAD_LETTERED, Outcome.HANDLED]
+    assert calls == ["a", "bad", "c"]
+    assert [str(error) for _, error in dead.parked] == ["customer 'bad' is blocked"]

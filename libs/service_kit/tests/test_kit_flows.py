@@ -220,6 +220,7 @@ async def test_transient_failures_are_redelivered_then_committed(
     async with running(runtime, "real", topic):
         await eventually(lambda: len(attempts) >= 4 and attempts[-1][-1] == customers[-1])
         await asyncio.sleep(0.5)
+    assert attempts[0] == customers  # all published before consuming: one batch
     handled = [customer for batch in attempts[3:] for customer in batch]
     assert handled == customers  # after 2 in place + a seek back + 1 more failure
     assert await only_marker_arrives(tmp_path, kafka_bootstrap, topic, group) == ["marker"]

@@ -72,8 +72,8 @@ def decode_raw_json(record: ConsumedRecord, topic: TopicSpec) -> Envelope[Any]:
     record is recognised."""
     try:
         data = json.loads(record.value or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UnprocessableEvent(f"record value is not JSON: {error}") from error
+    except (ValueError, RecursionError) as error:  # bad UTF-8/JSON, absurd nesting
+        raise UnprocessableEvent(f"record value is not usable JSON: {error}") from error
     key = record.key.decode("utf-8", "replace") if record.key else None
     return Envelope(
         id=f"{record.topic}/{record.partition}/{record.offset}",
@@ -116,8 +116,14 @@ def one_at_a_time(handler: EventHandler) -> BatchHandler:
     """A batch handler that hands the events to ``handler`` one by one, in order."""
 
     async def each(envelopes: Sequence[Envelope[Any]]) -> None:
-        for envelope in envelopes:
-            await handler(envelope)
+        rejected: dict[int, BaseException] = {}
+        for position, envelope in enumerate(envelopes):
+            try:
+                await handler(envelope)
+            except PERMANENT_ERRORS as error:  # the others still get their turn, once
+                rejected[position] = error
+        if rejected:
+            raise UnprocessableEvents(rejected)
 
     return each
 
@@ -158,14 +164,15 @@ class EventConsumer:
         return (await self.process_batch([record]))[0]
 
     async def process_batch(self, records: Sequence[ConsumedRecord]) -> list[Outcome]:
-        """Take every record to an outcome, in order. Raises only if a dead-letter
-        publish fails; RETRY_LATER means the record must be redelivered."""
+        """Take every record to an outcome, in order. A failing dead-letter publish is
+        retried like any transient failure (handled events stay handled); RETRY_LATER
+        means the record must be redelivered."""
         outcomes: list[Outcome | None] = [None] * len(records)
         decoded: list[tuple[int, Envelope[Any]]] = []
         for index, record in enumerate(records):
             try:
                 decoded.append((index, self._decode(record, self.topic)))
-            except PERMANENT_ERRORS as error:
+            except Exception as error:  # decoding is deterministic: it fails every time
                 await self._dead_letters.park(record, error, self.group_id)
                 outcomes[index] = Outcome.DEAD_LETTERED
 
@@ -223,34 +230,25 @@ class EventConsumer:
         try:
             await self._handler([envelope for _, envelope in pending])
         except UnprocessableEvents as partial:
-            for position, (index, _) in enumerate(pending):
-                rejection = partial.rejected.get(position)
-                if rejection is not None:
-                    await self._dead_letters.park(records[index], rejection, self.group_id)
-                    outcomes[index] = Outcome.DEAD_LETTERED
-            handled = [(i, e) for i, e in pending if outcomes[i] is None]
-            await self._mark([envelope for _, envelope in handled])
-            for index, _ in handled:
-                outcomes[index] = Outcome.HANDLED
-            return
+            rejected = {pending[p][0]: error for p, error in partial.rejected.items()}
         except PERMANENT_ERRORS as error:
             if len(pending) == 1:
-                await self._dead_letters.park(records[pending[0][0]], error, self.group_id)
-                outcomes[pending[0][0]] = Outcome.DEAD_LETTERED
+                rejected = {pending[0][0]: error}
+            else:
+                for single in pending:  # isolate the guilty events, each with its reason
+                    await self._handle([single], records, outcomes)
                 return
-            for index, envelope in pending:  # isolate the guilty events
-                try:
-                    await self._handler([envelope])
-                except PERMANENT_ERRORS as single_error:
-                    await self._dead_letters.park(records[index], single_error, self.group_id)
-                    outcomes[index] = Outcome.DEAD_LETTERED
-                    continue
-                await self._mark([envelope])
-                outcomes[index] = Outcome.HANDLED
-            return
-        await self._mark([envelope for _, envelope in pending])
-        for index, _ in pending:
+        else:
+            rejected = {}
+        # Record what was handled before dead-lettering: if a dead-letter publish fails
+        # and the batch is retried, the handled events are not run again.
+        handled = [(i, envelope) for i, envelope in pending if i not in rejected]
+        await self._mark([envelope for _, envelope in handled])
+        for index, _ in handled:
             outcomes[index] = Outcome.HANDLED
+        for index, reason in rejected.items():
+            await self._dead_letters.park(records[index], reason, self.group_id)
+            outcomes[index] = Outcome.DEAD_LETTERED
 
     async def _mark(self, envelopes: Sequence[Envelope[Any]]) -> None:
         if self._processed is not None:
@@ -275,8 +273,11 @@ def subscribe(
 
     async def on_records(message: KafkaMessage) -> None:
         raw = message.raw_message
-        # A batch arrives as a tuple from Kafka, as a list from the in-memory test broker.
-        records = list(raw) if isinstance(raw, (tuple, list)) else [raw]
+        # A batch arrives as a tuple from Kafka, as a list from the in-memory test broker
+        # (whose nack only understands tuples).
+        if isinstance(raw, list):
+            message.raw_message = raw = tuple(raw)
+        records = list(raw) if isinstance(raw, tuple) else [raw]
         try:
             outcomes = await consumer.process_batch(records)
         except Exception:

@@ -72,18 +72,22 @@ class SqlProcessedEvents:
         return found
 
     async def mark_many(self, consumer: str, event_ids: Collection[str]) -> None:
-        """Mark every id processed in one transaction."""
+        """Mark every id processed in one transaction (one statement per 500 ids: the
+        databases cap the bind parameters of one statement)."""
         if not event_ids:
             return
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         now = datetime.now(UTC)
-        statement = (
-            dialect.insert(processed_events)
-            .values([{"consumer": consumer, "event_id": i, "processed_at": now} for i in event_ids])
-            .on_conflict_do_nothing()
-        )
+        ids = list(event_ids)
         async with self._engine.begin() as connection:
-            await connection.execute(statement)
+            for start in range(0, len(ids), 500):
+                rows = [
+                    {"consumer": consumer, "event_id": i, "processed_at": now}
+                    for i in ids[start : start + 500]
+                ]
+                await connection.execute(
+                    dialect.insert(processed_events).values(rows).on_conflict_do_nothing()
+                )
 
     async def forget_older_than(self, age: timedelta) -> int:
         """Delete ids processed longer ago than ``age`` (beyond any redelivery horizon)."""
