@@ -104,13 +104,15 @@ def test_api_token_goes_only_to_services_that_take_one(tmp_path: Path) -> None:
 
 
 def test_api_token_is_generated_once_and_private(tmp_path: Path) -> None:
-    from mesh.control import ensure_api_token
+    from service_kit.secrets import ensure_secret_file
 
     path = tmp_path / "secrets" / "api-token"
-    first = ensure_api_token(path)
+    first = ensure_secret_file(path)
     assert len(first) >= 32
-    assert ensure_api_token(path) == first
+    assert ensure_secret_file(path) == first
     assert path.stat().st_mode & 0o777 == 0o600
+    path.write_text("")  # a crash between create and write
+    assert len(ensure_secret_file(path)) >= 32
 
 
 def test_feature_store_folder_is_shared(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ class MemoryPublisher:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    async def publish(self, event: Event) -> str:
+    async def publish(self, event: Event, *, event_id: str | None = None) -> str:
         self.events.append(event)
         return str(len(self.events))
 
@@ -185,3 +185,31 @@ async def test_old_records_are_pruned_after_a_write(log: SqlActivityLog) -> None
     )
     histories = await log.histories(["c1"])
     assert [item.record_id for item in histories["c1"].records] == ["new"]
+
+
+async def test_a_batch_is_admitted_in_order_in_one_transaction(log: SqlActivityLog) -> None:
+    admissions = await log.admit_many(
+        [
+            record("b1", "c1", 20),
+            record("b1", "c1", 20),  # the same record twice in one batch
+            record("b0", "c1", 5),  # too late against the record admitted just before
+            record("b2", "c2", 1),
+        ]
+    )
+    assert [a.outcome for a in admissions] == [
+        AdmissionOutcome.ACCEPTED,
+        AdmissionOutcome.DUPLICATE,
+        AdmissionOutcome.TOO_LATE,
+        AdmissionOutcome.ACCEPTED,
+    ]
+    assert await log.pending_count() == 2
+
+
+def test_summary_event_id_names_the_work_not_the_attempt() -> None:
+    from feature.domain.materialization import PendingCustomer
+    from feature.service import summary_event_id
+
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    one = [PendingCustomer("c1", since, 3), PendingCustomer("c2", since, 1)]
+    assert summary_event_id(one) == summary_event_id(list(reversed(one)))
+    assert summary_event_id(one) != summary_event_id([PendingCustomer("c1", since, 4), one[1]])

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import http.client
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from mesh.plan import (
 from mesh.settings import MeshSettings
 from mlops_contracts import topics_to_create
 from service_kit import ensure_topics
+from service_kit.secrets import ensure_secret_file
 
 Say = Callable[[str], None]
 
@@ -99,16 +99,6 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
-def ensure_api_token(path: Path) -> str:
-    """The dev API token: generated once (random, 0600 file), then reused by every `up`."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
-    return path.read_text().strip()
-
-
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -148,7 +138,8 @@ class Mesh:
             self.say(f"The mesh is partly running; starting {', '.join(stopped)}.")
             self._start([p for p in self.programs if p.name in stopped])
             return
-        token = ensure_api_token(self.settings.api_token_path)
+        token = ensure_secret_file(self.settings.api_token_path)
+        self.settings.api_token_path.parent.chmod(0o700)
         self.programs = mesh_programs(self.settings, api_token=token)
         problems = invalid_service_settings(self.programs)
         if problems:
@@ -163,7 +154,7 @@ class Mesh:
         self._start_supervisord()
         self._start(self.programs)
         self.say(
-            f"API token (Authorization: Bearer ...) for ingest and gateway: {token}\n"
+            f"API token (Authorization: Bearer ...) for the write APIs (ingest): {token}\n"
             f"  kept in {self.settings.api_token_path}; `mlops simulate` reads it from there."
         )
 
@@ -187,6 +178,8 @@ class Mesh:
         for folder in (self.settings.log_dir, self.settings.run_dir, self.settings.data_dir):
             folder.mkdir(parents=True, exist_ok=True)
         config = self.settings.run_dir / "supervisord.conf"
+        config.unlink(missing_ok=True)
+        config.touch(mode=0o600)  # it holds the services' environment, the token included
         config.write_text(supervisord_config(self.settings, self.programs, self.cwd))
         subprocess.run(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -59,7 +60,7 @@ class FeatureStore(Protocol):
 class Publisher(Protocol):
     """Port: publishes a contract event to its catalogue topic."""
 
-    async def publish(self, event: Event) -> str: ...
+    async def publish(self, event: Event, *, event_id: str | None = None) -> str: ...
 
 
 async def record_activities(
@@ -73,6 +74,12 @@ async def record_activities(
 async def lookup(customer_ids: Sequence[str], *, store: FeatureStore) -> OnlineFeatures:
     """Current features of a batch of customers."""
     return await store.online(customer_ids)
+
+
+def summary_event_id(claimed: Sequence[PendingCustomer]) -> str:
+    """The FeaturesMaterialized event id of one write: derived from what was claimed."""
+    work = sorted((customer.customer_id, customer.revision) for customer in claimed)
+    return "features:" + hashlib.sha256(repr(work).encode()).hexdigest()[:32]
 
 
 async def materialize_pending(
@@ -98,7 +105,9 @@ async def materialize_pending(
         await store.write(rows)
         summary = materialization_summary(rows, materialized_at=datetime.now(UTC))
         if summary is not None:
-            await publisher.publish(summary)
+            # The id names the work, so a re-run after a crash before `settle` publishes
+            # the same event id and consumers drop the repeat.
+            await publisher.publish(summary, event_id=summary_event_id(claimed))
         await log.prune(prune_horizons(histories, log.policy))
         await log.settle(claimed)
     except BaseException:

@@ -66,7 +66,14 @@ def require_token(request: Request, authorization: Annotated[str | None, Header(
     """Bearer-token check in constant time."""
     expected = _http(request).token
     scheme, _, given = (authorization or "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not secrets.compare_digest(given, expected):
+    if (
+        not expected
+        or scheme.lower() != "bearer"
+        or not secrets.compare_digest(
+            given.encode(),
+            expected.encode(),  # bytes: str comparison rejects non-ASCII input
+        )
+    ):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid bearer token (Authorization: Bearer <token>)",
@@ -123,7 +130,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _records_of(body: bytes, max_batch: int) -> list[object]:
     try:
         parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # bad UTF-8/JSON, absurd nesting
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body is not JSON: {error}") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("records"), list):
         raise HTTPException(

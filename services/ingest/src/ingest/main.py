@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -15,6 +13,7 @@ from ingest.service import IngestRecords
 from ingest.settings import IngestSettings
 from mlops_contracts import topic_spec
 from service_kit import ServiceRuntime, create_service_app, decode_raw_json
+from service_kit.secrets import ensure_secret_file
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,14 @@ def create_app(settings: IngestSettings) -> FastAPI:
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
     )
     http = IngestHttp(ingest, max_batch=settings.max_batch, max_body_bytes=settings.max_body_bytes)
-    runtime.consume(topic_spec(RAW_RECORDS), raw_record_handler(ingest), decoder=decode_raw_json)
+    # idempotent=False: the record-id ledger is the deduplication (a record's offset is
+    # no identity: a recreated topic reuses offsets).
+    runtime.consume(
+        topic_spec(RAW_RECORDS),
+        raw_record_handler(ingest),
+        decoder=decode_raw_json,
+        idempotent=False,
+    )
 
     async def load_token(_runtime: ServiceRuntime) -> None:
         if settings.api_token is not None:
@@ -40,10 +46,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         # Dev only (production refuses an empty token): a random one, readable by the
         # operator in a 0600 file, never logged.
         path = settings.data_dir / "api-token"
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(32))
-            os.chmod(path, 0o600)
-        http.token = path.read_text().strip()
+        http.token = ensure_secret_file(path)
         logger.warning("no INGEST_API_TOKEN set; using the generated token in %s", path)
 
     app = create_service_app(

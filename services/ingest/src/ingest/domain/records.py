@@ -50,7 +50,7 @@ def validate_record(
         return Verdict(index, None, None, (FieldError("", "a record must be a JSON object"),))
     record_id = raw.get("record_id") if isinstance(raw.get("record_id"), str) else None
     kind = raw.get("kind")
-    if kind not in RECORD_KINDS:
+    if not isinstance(kind, str) or kind not in RECORD_KINDS:
         expected = " or ".join(f"'{name}'" for name in RECORD_KINDS)
         return Verdict(
             index, record_id, None, (FieldError("kind", f"must be {expected}, got {kind!r}"),)
