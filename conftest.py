@@ -1,6 +1,6 @@
 """Fixtures shared by every test folder: a real Kafka-protocol broker and real databases.
 
-PostgreSQL-backed tests skip on a developer machine without PostgreSQL, but FAIL when
+PostgreSQL- and Redis-backed tests skip on a developer machine without PostgreSQL, but FAIL when
 ``CI`` is set: a missing database must never turn into a green run.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+REDIS_URL = os.environ.get("MLOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "MLOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -76,16 +77,40 @@ def _postgres_reachable(url: str) -> str | None:
     return None
 
 
+def _require(what: str, url: str, problem: str | None, variable: str) -> str:
+    """``url`` when reachable; otherwise skip locally, but FAIL under CI."""
+    if problem:
+        message = f"{what} at {url} unreachable ({problem})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must run the {what}-backed tests", pytrace=False)
+        pytest.skip(f"{message}; set {variable} to run these tests")
+    return url
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The PostgreSQL URL for `connected` tests; fails under CI when unreachable."""
-    problem = _postgres_reachable(POSTGRES_URL)
-    if problem:
-        message = f"PostgreSQL at {POSTGRES_URL} unreachable ({problem})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must run the PostgreSQL-backed tests", pytrace=False)
-        pytest.skip(f"{message}; set MLOPS_TEST_POSTGRES_URL to run these tests")
-    return POSTGRES_URL
+    return _require(
+        "PostgreSQL", POSTGRES_URL, _postgres_reachable(POSTGRES_URL), "MLOPS_TEST_POSTGRES_URL"
+    )
+
+
+def _redis_reachable(url: str) -> str | None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        client.ping()
+        client.close()
+    except Exception as error:  # any failure to connect means "not reachable"
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis URL for `connected` tests; fails under CI when unreachable."""
+    return _require("Redis", REDIS_URL, _redis_reachable(REDIS_URL), "MLOPS_TEST_REDIS_URL")
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Fixtures of the churn_features tests: activity records, and the real Redis of the
-production profile (fails under CI when unreachable, skips otherwise)."""
+"""Fixtures of the churn_features tests: activity records. The real Redis and PostgreSQL
+of the production profile come from the repository's root conftest.py."""
 
 from __future__ import annotations
 
@@ -14,27 +14,9 @@ os.environ.setdefault("FEAST_USAGE", "False")  # before anything imports Feast
 
 from churn_features.domain import ActivityRecord
 
-REDIS_URL = os.environ.get("MLOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 RecordFactory = Callable[..., ActivityRecord]
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The Redis URL for `connected` tests; fails under CI when unreachable."""
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-        client.ping()
-        client.close()
-    except Exception as error:
-        message = f"Redis at {REDIS_URL} unreachable ({type(error).__name__}: {error})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must run the Redis-backed tests", pytrace=False)
-        pytest.skip(f"{message}; set MLOPS_TEST_REDIS_URL to run these tests")
-    return REDIS_URL
 
 
 @pytest.fixture
