@@ -199,3 +199,29 @@ def test_partition_key_is_the_entity(event_type: str, example: Example) -> None:
     cls = EVENT_TYPES[event_type]
     event = example(cls)
     assert event.partition_key() == str(getattr(event, cls.key_field))
+
+
+def test_label_prediction_point_defaults_to_observed_at_and_never_follows_it() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import pytest
+    from pydantic import ValidationError
+
+    from mlops_contracts import LabelObserved
+
+    observed = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    plain = LabelObserved(record_id="r", customer_id="c", churned=True, observed_at=observed)
+    assert plain.prediction_point == observed
+    decided = observed - timedelta(days=7)
+    label = LabelObserved(
+        record_id="r", customer_id="c", churned=True, observed_at=observed, features_as_of=decided
+    )
+    assert label.prediction_point == decided
+    with pytest.raises(ValidationError, match="features_as_of"):
+        LabelObserved(
+            record_id="r",
+            customer_id="c",
+            churned=True,
+            observed_at=observed,
+            features_as_of=observed + timedelta(seconds=1),
+        )

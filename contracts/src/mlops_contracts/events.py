@@ -430,6 +430,23 @@ class LabelObserved(Event):
         default=None,
         description="request_id of the prediction this label resolves, when the source knows it.",
     )
+    features_as_of: AwareDatetime | None = Field(
+        default=None,
+        description="The prediction point this outcome is about: training joins the features "
+        "as of this time, so nothing recorded after the outcome was decided leaks into the "
+        "training row. Absent: observed_at. Never after observed_at.",
+    )
+
+    @model_validator(mode="after")
+    def _decided_before_observed(self) -> Self:
+        if self.features_as_of is not None:
+            _check_window(self.features_as_of, self.observed_at, "features_as_of .. observed_at")
+        return self
+
+    @property
+    def prediction_point(self) -> datetime:
+        """When to join features for this label: ``features_as_of``, else ``observed_at``."""
+        return self.features_as_of or self.observed_at
 
 
 class FeaturesMaterialized(Event):

@@ -35,6 +35,7 @@ LABEL_FIELDS = {
     "customer_id": str,
     "churned": bool,
     "observed_at": str,
+    "features_as_of": str,
 }
 RANGES = {
     "tenure_months": (0, 1200),
@@ -83,6 +84,17 @@ def record_errors(record: dict[str, Any]) -> list[str]:
             errors.append("observed_at: no timezone")
     except ValueError:
         errors.append(f"observed_at: not RFC 3339: {record.get('observed_at')!r}")
+    if kind == "label":
+        # The real contract decides the rest (features_as_of is aware and not after
+        # observed_at); the simulator must produce what ingest accepts.
+        from pydantic import ValidationError
+
+        from mlops_contracts import LabelObserved
+
+        try:
+            LabelObserved.model_validate({k: v for k, v in record.items() if k != "kind"})
+        except ValidationError as error:
+            errors += [f"{e['loc']}: {e['msg']}" for e in error.errors()]
     return errors
 
 

@@ -210,3 +210,24 @@ def test_the_customer_mix_does_not_drift_by_itself() -> None:
         share_before = sum(r["contract_type"] == contract for r in early) / len(early)
         share_after = sum(r["contract_type"] == contract for r in late) / len(late)
         assert share_after == pytest.approx(share_before, abs=0.01), contract
+
+
+def test_labels_point_at_the_deciding_record_not_the_later_ones() -> None:
+    from datetime import datetime
+
+    from simulator import SimulationConfig, generate_history
+
+    records = list(generate_history(10, config=SimulationConfig(customers=200, seed=4)))
+    activity_times: dict[str, set[str]] = {}
+    for record in records:
+        if record["kind"] == "activity":
+            activity_times.setdefault(record["customer_id"], set()).add(record["observed_at"])
+    labels = [r for r in records if r["kind"] == "label"]
+    assert labels
+    for label in labels:
+        # The prediction point is one of the customer's own activity records...
+        assert label["features_as_of"] in activity_times[label["customer_id"]]
+        # ...and never after the label was observed.
+        assert datetime.fromisoformat(label["features_as_of"]) <= datetime.fromisoformat(
+            label["observed_at"]
+        )

@@ -62,6 +62,8 @@ class LabelRecord(TypedDict):
     customer_id: str
     churned: bool
     observed_at: str
+    features_as_of: str
+    """The deciding record's time: where training joins this label's features."""
 
 
 Record: TypeAlias = ActivityRecord | LabelRecord

@@ -141,6 +141,7 @@ class _PendingLabel:
     sequence: int
     customer_id: str = field(compare=False)
     churned: bool = field(compare=False)
+    decided_at: datetime = field(compare=False)
 
 
 class Simulation:
@@ -288,6 +289,9 @@ class Simulation:
             "customer_id": pending.customer_id,
             "churned": pending.churned,
             "observed_at": format_time(pending.due),
+            # The outcome is about the customer as of the deciding record: training must
+            # not see the records a survivor sends between that and the label.
+            "features_as_of": format_time(pending.decided_at),
         }
 
     def _activity(self, at: datetime) -> ActivityRecord:
@@ -389,6 +393,7 @@ class Simulation:
                 sequence=self._label_sequence,
                 customer_id=customer_id,
                 churned=churned,
+                decided_at=decided_at,
             ),
         )
 
