@@ -60,3 +60,21 @@ def test_dataset_snapshot_records_the_view_version() -> None:
     assert snapshot.row_count == 3
     assert snapshot.content_sha256 == training_frame_sha256(frame())
     assert snapshot.feature_view_versions == {FEATURE_VIEW_NAME: FEATURE_VIEW_VERSION}
+
+
+@pytest.mark.parametrize(("columns", "name"), [(["plan", "plan"], "plan"), (["1", 1], "1")])
+def test_duplicate_column_names_are_refused(columns: list[object], name: str) -> None:
+    duplicated = pd.DataFrame([["basic", "premium"]], columns=columns)
+    with pytest.raises(ValueError, match=f"duplicate column names: '{name}'"):
+        training_frame_sha256(duplicated)
+
+
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_a_missing_value_does_not_hash_like_an_empty_string(missing: object) -> None:
+    with_missing = pd.DataFrame({"plan": ["basic", missing]}, dtype=object)
+    with_empty = pd.DataFrame({"plan": ["basic", ""]}, dtype=object)
+    assert training_frame_sha256(with_missing) != training_frame_sha256(with_empty)
+    # None and NaN are both "missing": they hash alike.
+    assert training_frame_sha256(with_missing) == training_frame_sha256(
+        pd.DataFrame({"plan": ["basic", None]}, dtype=object)
+    )

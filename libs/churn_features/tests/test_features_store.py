@@ -4,6 +4,7 @@ PostgreSQL, `connected`), each run in a project/table of its own."""
 
 from __future__ import annotations
 
+import multiprocessing
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -241,4 +242,24 @@ def test_dev_offline_files_are_merged_in_tiers(tmp_path: Path) -> None:
     table = rows.read()
     assert table.num_rows == 20
     assert rows.read(customer_ids={"c2"}, until=at(4)).num_rows == 5
-    assert not list((tmp_path / "offline").glob(".*"))  # no temporary file left
+    assert not list((tmp_path / "offline").glob(".*.tmp"))  # no temporary file left
+
+
+def test_dev_offline_appends_from_two_processes_keep_every_row_once(tmp_path: Path) -> None:
+    rows = ParquetOfflineRows(tmp_path / "offline", fanout=3)
+    rows.ensure()
+    created = datetime(2026, 6, 1, tzinfo=UTC)
+    # Two processes, each appending its own customers, merging tiers as they go. The
+    # worker is the bound method itself: spawned children import only churn_features.
+    batches = [
+        ([feature_row(f"p{worker}-c{i}", day) for i in range(2)], created)
+        for day in range(24)
+        for worker in range(2)
+    ]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        pool.starmap(rows.append, batches, chunksize=1)  # re-raises any worker's error
+    table = rows.read().to_pandas()
+    assert len(table) == 2 * 2 * 24
+    assert not table.duplicated(["customer_id", "event_timestamp"]).any()
+    assert not list((tmp_path / "offline").glob(".*.tmp"))

@@ -85,7 +85,14 @@ def test_drift_flags_parse_and_print_back(text: str, canonical: str) -> None:
         ("sideways:usage_minutes:0.1", "unknown kind 'sideways'"),
         ("covariate:usage:0.1", "unknown feature 'usage'"),
         ("covariate:usage_minutes:lots", "invalid magnitude 'lots'"),
-        ("covariate:usage_minutes:-1.5", "cannot shrink by more than 100%"),
+        ("covariate:usage_minutes:-1.5", "usage_minutes out of range: a relative change within"),
+        ("covariate:usage_minutes:-100%", "covariate magnitude -1 of usage_minutes out of range"),
+        ("covariate:sessions:1e308", "covariate magnitude 1e.308 of sessions out of range"),
+        ("covariate:monthly_charges:100.5", "within .-0.99, 100."),
+        ("covariate:usage_minutes:inf", "must be a finite number"),
+        ("concept:support_tickets:10", "concept magnitude 10 out of range"),
+        ("concept:support_tickets:-12", "effect multiplier 1 . magnitude stays within .-10, 10."),
+        ("concept:tenure_months:1e308", "concept magnitude 1e.308 out of range"),
         ("covariate:plan:0.3", "plan=<basic|standard|premium>"),
         ("covariate:plan=gold:0.3", "unknown plan 'gold'"),
         ("covariate:plan=premium:1.5", "share of customers moved"),
@@ -97,6 +104,20 @@ def test_drift_flags_parse_and_print_back(text: str, canonical: str) -> None:
 def test_bad_drift_flags_say_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         DriftSpec.parse(text)
+
+
+def test_drift_magnitudes_at_their_bounds_are_accepted() -> None:
+    assert DriftSpec.parse("covariate:usage_minutes:-99%").magnitude == pytest.approx(-0.99)
+    assert DriftSpec.parse("covariate:sessions:100").magnitude == 100.0
+    assert DriftSpec.parse("concept:support_tickets:9").magnitude == 9.0
+    assert DriftSpec.parse("concept:support_tickets:-11").magnitude == -11.0
+
+
+def test_python_api_validates_magnitudes_too() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        DriftSpec.covariate("sessions", 1e308)
+    with pytest.raises(ValueError, match="out of range"):
+        DriftSpec.concept("contract_type", 50.0)
 
 
 def test_python_api_builds_the_same_specs_as_the_flags() -> None:

@@ -16,10 +16,13 @@ point-in-time SQL.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -80,11 +83,18 @@ def rows_to_table(rows: Sequence[FeatureRow], created: datetime) -> pa.Table:
 class ParquetOfflineRows:
     """dev: append-only parquet files in one folder (the view's Feast ``FileSource``).
 
-    Each append writes one new file (atomically: written under a hidden name, then
-    renamed). So that a long run does not leave thousands of small files, files are
-    merged in tiers: ``fanout`` files of level n become one file of level n+1, so every
-    row is rewritten O(log_fanout N) times in all.
+    Each append writes one new file (atomically: written under a hidden name, fsynced,
+    then renamed, and the folder fsynced, so a power loss leaves no truncated file). So
+    that a long run does not leave thousands of small files, files are merged in tiers:
+    ``fanout`` files of level n become one file of level n+1, so every row is rewritten
+    O(log_fanout N) times in all.
+
+    Writers (append and its merges), in this process or others, take turns on an
+    exclusive ``flock`` of ``<folder>/.lock``; readers take no lock.
     """
+
+    LOCK_NAME = ".lock"
+    """The writers' lock file in the folder (hidden: readers skip names starting with ".")."""
 
     def __init__(self, folder: Path, *, fanout: int = 16) -> None:
         self.folder = folder
@@ -97,8 +107,10 @@ class ParquetOfflineRows:
     def append(self, rows: Sequence[FeatureRow], created: datetime) -> None:
         """Append ``rows`` (one new file), then merge full tiers."""
         if rows:
-            self._write(rows_to_table(rows, created), level=0)
-            self._compact()
+            table = rows_to_table(rows, created)
+            with self._writer_lock():
+                self._write(table, level=0)
+                self._compact()
 
     def read(
         self, customer_ids: Collection[str] | None = None, until: datetime | None = None
@@ -125,13 +137,36 @@ class ParquetOfflineRows:
         """The visible parquet files."""
         return sorted(self.folder.glob("L*.parquet"))
 
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        # Opened per operation: flock belongs to the open file, so threads and processes
+        # alike exclude each other; closing the file releases it.
+        with open(self.folder / self.LOCK_NAME, "ab") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            yield
+
     def _write(self, table: pa.Table, level: int) -> Path:
         name = f"L{level}-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         hidden = self.folder / f".{name}.tmp"  # readers skip names starting with "."
-        pq.write_table(table, hidden)
-        final = self.folder / name
-        hidden.rename(final)
+        try:
+            with open(hidden, "wb") as handle:
+                pq.write_table(table, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            final = self.folder / name
+            hidden.rename(final)
+        except BaseException:
+            hidden.unlink(missing_ok=True)
+            raise
+        self._sync_folder()
         return final
+
+    def _sync_folder(self) -> None:
+        descriptor = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def _compact(self) -> None:
         level = 0
@@ -144,7 +179,8 @@ class ParquetOfflineRows:
             # some rows twice, identical, which the point-in-time join deduplicates.
             self._write(merged, level=level + 1)
             for part in parts:
-                part.unlink()
+                part.unlink(missing_ok=True)
+            self._sync_folder()
             logger.info(
                 "merged offline parquet files",
                 extra={"files": len(parts), "level": level + 1, "rows": merged.num_rows},

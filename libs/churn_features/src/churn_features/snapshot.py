@@ -15,12 +15,17 @@ from mlops_contracts import DatasetSnapshot
 def training_frame_sha256(frame: pd.DataFrame) -> str:
     """SHA-256 of ``frame``'s content: column names and cell values, whatever the order of
     rows and columns and whatever the index. Timestamps count as UTC instants (ISO 8601),
-    numbers by their shortest round-trip text, missing values as empty cells; so the same
-    training set always hashes the same, and any changed value changes the hash."""
-    columns = sorted(str(column) for column in frame.columns)
-    if len(columns) != len(frame.columns):
-        raise ValueError("training frame has duplicate column names")
-    renamed = frame.set_axis([str(column) for column in frame.columns], axis=1)
+    numbers by their shortest round-trip text, missing values (None, NaN, NaT) as a marker
+    cell ("\\x1e", so unlike ""); so the same training set always hashes the same, and any
+    changed value changes the hash. Duplicate column names (as text) raise ``ValueError``."""
+    names = [str(column) for column in frame.columns]
+    if len(set(names)) != len(names):
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(
+            f"training frame has duplicate column names: {', '.join(map(repr, duplicates))}"
+        )
+    columns = sorted(names)
+    renamed = frame.set_axis(names, axis=1)
     canonical = pd.DataFrame(
         {column: _canonical_text(renamed[column]) for column in columns}, index=None
     ).reset_index(drop=True)
@@ -47,6 +52,11 @@ def dataset_snapshot(
     )
 
 
+_MISSING = "\x1e"
+"""A missing cell's text (None, NaN, NaT): not "" nor any text a training value has (not
+NUL, which numpy strings drop)."""
+
+
 def _canonical_text(column: pd.Series) -> pd.Series:
     missing = column.isna()
     if isinstance(column.dtype, pd.DatetimeTZDtype):
@@ -55,4 +65,4 @@ def _canonical_text(column: pd.Series) -> pd.Series:
         text = column.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
     else:
         text = column.map(str)
-    return text.where(~missing, "").astype(str)
+    return text.where(~missing, _MISSING).astype(str)

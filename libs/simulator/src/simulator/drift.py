@@ -31,6 +31,13 @@ DEFAULT_RAMP_SECONDS = 60.0
 """Ramp length of ``gradual`` written without a span."""
 
 _MAGNITUDE_WORDS = {"off": -1.0, "flip": -2.0}
+
+COVARIATE_RANGE = (-0.99, 100.0)
+"""Bounds of a numeric covariate drift's relative change: at most 99 % lower (values stay
+above zero), at most 100 times higher (a 101x multiplier; values stay far from overflow)."""
+CONCEPT_RANGE = (-11.0, 9.0)
+"""Bounds of a concept drift's magnitude: its effect multiplier ``1 + magnitude`` stays
+within [-10, 10] (``flip`` = -2 is a multiplier of -1)."""
 _RECORDS = re.compile(r"^\s*(\d+)\s*(?:rec|records)\s*$")
 
 
@@ -114,6 +121,13 @@ class DriftSpec:
                 _check_covariate_feature(feature, self.magnitude)
             elif feature not in FEATURES:
                 raise ValueError(_unknown_feature(feature, concept=True))
+        low, high = CONCEPT_RANGE
+        if self.kind is DriftKind.CONCEPT and not low <= self.magnitude <= high:
+            raise ValueError(
+                f"concept magnitude {self.magnitude:g} out of range: it must be within "
+                f"[{low:g}, {high:g}], so the effect multiplier 1 + magnitude stays within "
+                f"[{1 + low:g}, {1 + high:g}] (off = -1, flip = -2)"
+            )
         if self.ramp is not None and (self.ramp.seconds == 0 or self.ramp.records == 0):
             raise ValueError("a gradual drift needs a ramp longer than zero (or use sudden)")
 
@@ -243,8 +257,12 @@ def _check_covariate_feature(feature: str, magnitude: float) -> None:
                 f"the magnitude of {feature} is the share of customers moved, in (0, 1]"
             )
     elif name in NUMERIC_FEATURES and not has_target:
-        if magnitude < -1.0:
-            raise ValueError(f"{name} cannot shrink by more than 100% (magnitude >= -1)")
+        low, high = COVARIATE_RANGE
+        if not low <= magnitude <= high:
+            raise ValueError(
+                f"covariate magnitude {magnitude:g} of {name} out of range: a relative change "
+                f"within [{low:g}, {high:g}] (-0.4: 40% lower; {high:g}: {1 + high:g} times higher)"
+            )
     else:
         raise ValueError(_unknown_feature(feature, concept=False))
 
