@@ -65,7 +65,10 @@ def label_record(customer_id: str = "c-1", event_id: str | None = None) -> Recor
     return Record(value=wire.value, headers=list(wire.headers), key=wire.key)
 
 
-def make_consumer(handler: Any, **overrides: Any) -> tuple[EventConsumer, FakeDeadLetters]:
+def make_consumer(
+    handler: Any, *, batch: bool = False, **overrides: Any
+) -> tuple[EventConsumer, FakeDeadLetters]:
+    """A consumer with fakes; ``handler`` takes one event, or a batch when ``batch``."""
     dead = FakeDeadLetters()
     sleeps: list[float] = []
 
@@ -75,7 +78,7 @@ def make_consumer(handler: Any, **overrides: Any) -> tuple[EventConsumer, FakeDe
     options: dict[str, Any] = {
         "topic": TOPIC,
         "group_id": "test",
-        "handler": one_at_a_time(handler),
+        "handler": handler if batch else one_at_a_time(handler),
         "dead_letters": dead,
         "processed": InMemoryProcessedEvents(),
         "retry": RetryPolicy(attempts=3, first_delay_s=0.1),
@@ -276,14 +279,7 @@ async def test_batch_is_handled_at_once_and_a_guilty_event_is_isolated() -> None
         if any(e.data.customer_id == "bad" for e in envelopes):
             raise UnprocessableEvent("customer 'bad' is blocked")
 
-    dead = FakeDeadLetters()
-    consumer = EventConsumer(
-        topic=TOPIC,
-        group_id="test",
-        handler=handler,
-        dead_letters=dead,
-        processed=InMemoryProcessedEvents(),
-    )
+    consumer, dead = make_consumer(handler, batch=True)
     records = [
         label_record("a", "e-a"),
         Record(value=b"garbage", headers=[]),
@@ -311,19 +307,14 @@ async def test_batch_with_a_transient_failure_is_retried_then_redelivered_whole(
     async def down(envelopes: Sequence[Envelope[Any]]) -> None:
         raise ConnectionError("store unreachable")
 
-    dead = FakeDeadLetters()
-    consumer = EventConsumer(
-        topic=TOPIC,
-        group_id="test",
-        handler=down,
-        dead_letters=dead,
-        processed=InMemoryProcessedEvents(),
-        retry=RetryPolicy(attempts=2, first_delay_s=0.0),
+    consumer, dead = make_consumer(
+        down, batch=True, retry=RetryPolicy(attempts=2, first_delay_s=0.0)
     )
     outcomes = await consumer.process_batch(
         [label_record("a", "e-1"), Record(value=b"x", headers=[])]
     )
     assert outcomes == [Outcome.RETRY_LATER, Outcome.DEAD_LETTERED]
+    assert len(dead.parked) == 1  # the poison record, once
 
 
 async def test_batch_handler_can_refuse_single_events_without_a_rerun() -> None:
@@ -336,14 +327,7 @@ async def test_batch_handler_can_refuse_single_events_without_a_rerun() -> None:
         calls += 1
         raise UnprocessableEvents({1: ValueError("record 'b' is too late")})
 
-    dead = FakeDeadLetters()
-    consumer = EventConsumer(
-        topic=TOPIC,
-        group_id="test",
-        handler=handler,
-        dead_letters=dead,
-        processed=InMemoryProcessedEvents(),
-    )
+    consumer, dead = make_consumer(handler, batch=True)
     records = [label_record("a", "e-a"), label_record("b", "e-b"), label_record("c", "e-c")]
     outcomes = await consumer.process_batch(records)
     assert outcomes == [Outcome.HANDLED, Outcome.DEAD_LETTERED, Outcome.HANDLED]
@@ -360,14 +344,7 @@ async def test_one_at_a_time_in_a_batch_runs_each_event_once() -> None:
         if envelope.data.customer_id == "bad":
             raise UnprocessableEvent("customer 'bad' is blocked")
 
-    dead = FakeDeadLetters()
-    consumer = EventConsumer(
-        topic=TOPIC,
-        group_id="test",
-        handler=one_at_a_time(handler),
-        dead_letters=dead,
-        processed=InMemoryProcessedEvents(),
-    )
+    consumer, dead = make_consumer(one_at_a_time(handler), batch=True)
     outcomes = await consumer.process_batch(
         [label_record("a", "e-a"), label_record("bad", "e-bad"), label_record("c", "e-c")]
     )

@@ -182,9 +182,7 @@ class EventConsumer:
                 pending = await self._not_yet_processed(decoded, outcomes)
                 if pending:
                     await self._handle(pending, records, outcomes)
-            except PERMANENT_ERRORS:
-                raise  # _handle dead-letters these itself; anything else is a bug
-            except Exception:
+            except Exception:  # _handle dead-letters permanent failures itself
                 logger.warning(
                     "processing failed, will retry",
                     exc_info=True,
