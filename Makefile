@@ -12,7 +12,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PARTS))
 PYTEST_ARGS ?=
 
 .PHONY: help install up down status endpoints logs feature-views bench-data contracts contracts-check lint format \
-        test test-unit test-connected test-e2e lock clean
+        test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train bench-model lock clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -52,6 +52,15 @@ bench-data: install ## Data-plane benchmarks: feature store (SQLite vs Redis+Pos
 	  --labels 100000 --redis redis://127.0.0.1:6379/0 --postgres postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python integration/benchmarks/bench_data_plane.py --records 20000 --customers 2000
 
+bootstrap: install ## Train and promote a first champion if the running mesh has none (`make up` does it)
+	@$(BIN)/mlops bootstrap
+
+train: install ## Request a training run by hand and follow it to the gate's decision (mlops train --help)
+	@$(BIN)/mlops train $(ARGS)
+
+bench-model: install ## Model-plane benchmark: s/epoch and samples/s per device; TrainingRequested -> decision (~50k rows)
+	$(BIN)/python services/trainer-gpu/benchmarks/bench_model_plane.py $(ARGS)
+
 logs: ## Follow every process's log (var/log/)
 	@tail -n 20 -F $${MLOPS_MESH_HOME:-var}/log/*.log
 
@@ -65,12 +74,13 @@ lint: install ## ruff (lint + format check) and mypy (strict)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addsuffix /src,$(PARTS))
+	$(BIN)/mypy k8s
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint contracts-check ## Lint, check contracts, then every test: unit, component, connected, e2e
+test: install lint contracts-check k8s-validate ## Lint, check contracts and k8s/, then every test: unit, component, connected, e2e
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install ## Only the tests that need no broker, database or processes
@@ -81,6 +91,12 @@ test-connected: install ## Only the tests against the real broker and databases
 
 test-e2e: install ## Only the tests that run the whole mesh as processes
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+k8s-validate: install ## Render every k8s overlay; check schemas, policy, network, Kafka topics/ACLs, settings
+	$(BIN)/python k8s/validate.py
+
+k8s-generate: install ## Regenerate k8s/base/kafka/{topics,users}.yaml from the contracts' topic catalogue
+	$(BIN)/python k8s/generate.py
 
 lock: ## Re-resolve lock.in and every part's dependencies into the pinned constraints.txt
 	@report=$$(mktemp) && \

@@ -12,22 +12,21 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from mesh.mlflow_server import free_port
 
 REDIS_URL = os.environ.get("MLOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "MLOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -117,3 +116,172 @@ def redis_url() -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """A real SQLite database file in the test's temporary folder."""
     return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server with a SQLite backend, shared by the session (tests
+    use their own model names, so they do not see each other's versions)."""
+    from mesh.mlflow_server import running_mlflow
+
+    folder = tmp_path_factory.mktemp("mlflow")
+    with running_mlflow(f"sqlite:///{folder / 'mlflow.db'}", folder) as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class ChurnHistory:
+    """A simulated past in a real (dev profile) feature store: what the trainer and the
+    registry read. ``labels`` are in observation order; the history ends at ``end``."""
+
+    store_settings: Any
+    labels: list[Any]
+    label_events: list[Any]
+    start: datetime
+    end: datetime
+
+
+@pytest.fixture(scope="session")
+def churn_history(tmp_path_factory: pytest.TempPathFactory) -> ChurnHistory:
+    """45 days of 800 simulated customers written straight into a Feast store (about 36k
+    feature rows and 5k labels), built once per session; tests only read it."""
+    os.environ.setdefault("FEAST_USAGE", "False")
+    from churn_features import FeatureStoreSettings
+    from churn_features.backfill import compute_backfill, write_backfill
+    from churn_features.store import CustomerFeatureStore
+    from simulator import SimulationConfig, generate_history
+
+    end = datetime(2026, 10, 1, tzinfo=UTC)
+    days = 45
+    records = generate_history(days, end=end, config=SimulationConfig(customers=800, seed=11))
+    backfill = compute_backfill(records)
+    settings = FeatureStoreSettings(data_dir=tmp_path_factory.mktemp("churn-store"))
+    store = CustomerFeatureStore(settings)
+    store.apply()
+    write_backfill(store, backfill)
+    labels = sorted(backfill.labels, key=lambda label: (label.observed_at, label.record_id))
+    return ChurnHistory(
+        store_settings=settings,
+        labels=labels,
+        label_events=backfill.label_events,
+        start=end - timedelta(days=days),
+        end=end,
+    )
+
+
+class RecordingPublisher:
+    """Stands in for ``service_kit.EventPublisher`` in component tests: keeps what was
+    published (event, event id, correlation id); ``fail_next`` makes the next call raise."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[Any, str | None, str | None]] = []
+        self.fail_next = 0
+
+    async def publish(
+        self,
+        event: Any,
+        *,
+        topic: str | None = None,
+        correlation_id: str | None = None,
+        event_id: str | None = None,
+    ) -> str:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("broker unavailable (test)")
+        self.published.append((event, event_id, correlation_id))
+        return event_id or f"generated-{len(self.published)}"
+
+    def events(self, kind: type[Any]) -> list[Any]:
+        """The published events of one type, in order."""
+        return [event for event, _, _ in self.published if isinstance(event, kind)]
+
+    def ids(self, kind: type[Any]) -> list[str | None]:
+        """The event ids of the published events of one type."""
+        return [event_id for event, event_id, _ in self.published if isinstance(event, kind)]
+
+
+@pytest.fixture
+def recording_publisher() -> RecordingPublisher:
+    """A publisher that records instead of sending."""
+    return RecordingPublisher()
+
+
+@dataclass
+class ModelPlaneParts:
+    """Real adapters for trainer and registry component tests: a SQLite state database
+    holding ``churn_history``'s labels, the history's feature store, the MLflow server."""
+
+    engine: Any
+    labels: Any
+    features: Any
+    models: Any
+    history: ChurnHistory
+    publisher: RecordingPublisher
+    model_names: set[str] = field(default_factory=lambda: {"churn"})
+    """What the trainers may train: every name a test's ``request`` used."""
+
+    def trainer(self, **config: Any) -> Any:
+        """A trainer (CPU) over these parts; ``config`` overrides ``TrainingConfig``."""
+        import torch
+        from trainer_gpu.adapters.request_ledger import SqlRequestLedger
+        from trainer_gpu.domain.training_config import TrainingConfig
+        from trainer_gpu.service import Trainer
+
+        return Trainer(
+            ledger=SqlRequestLedger(self.engine),
+            labels=self.labels,
+            features=self.features,
+            models=self.models,
+            publisher=self.publisher,
+            config=TrainingConfig(**{"max_epochs": 6, **config}),
+            device=torch.device("cpu"),
+            model_names=self.model_names,
+        )
+
+    def request(self, model_name: str, *, holdout_days: float = 5, **fields: Any) -> Any:
+        """A training request over the history, leaving its last ``holdout_days`` out
+        (the fresh holdout of the promotion gate)."""
+        from mlops_contracts import TrainingReason, TrainingRequested
+
+        self.model_names.add(model_name)
+
+        values: dict[str, Any] = {
+            "idempotency_key": f"k-{uuid.uuid4().hex[:12]}",
+            "model_name": model_name,
+            "reason": TrainingReason.MANUAL,
+            "data_window_start": self.history.start,
+            "data_window_end": self.history.end - timedelta(days=holdout_days),
+            "requested_at": self.history.end,
+        }
+        return TrainingRequested(**(values | fields))
+
+
+@pytest.fixture
+async def model_plane(
+    tmp_path: Path,
+    churn_history: ChurnHistory,
+    mlflow_tracking_uri: str,
+    recording_publisher: RecordingPublisher,
+) -> AsyncIterator[ModelPlaneParts]:
+    """Real adapters for the model plane's component tests (see ModelPlaneParts)."""
+    from trainer_gpu.adapters.request_ledger import SqlRequestLedger
+
+    from churn_features.labels import SqlLabelLog
+    from churn_features.store import CustomerFeatureStore
+    from model_store import ModelStore
+    from service_kit.database import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    labels = SqlLabelLog(engine)
+    await labels.create_schema()
+    await SqlRequestLedger(engine).create_schema()
+    await labels.admit(churn_history.labels)
+    yield ModelPlaneParts(
+        engine=engine,
+        labels=labels,
+        features=CustomerFeatureStore(churn_history.store_settings),
+        models=ModelStore(mlflow_tracking_uri),
+        history=churn_history,
+        publisher=recording_publisher,
+    )
+    await engine.dispose()

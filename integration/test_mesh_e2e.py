@@ -1,8 +1,9 @@
 """The embedded mesh as a user runs it: real processes, real broker, real ports.
 
-Boot, readiness of every service, topics as catalogued (seen by a plain Kafka client),
-a second `up`, a crashed service restarted, a lost broker recovered, and a clean `down`
-that leaves no process behind."""
+Boot, readiness of every service, topics as catalogued (seen by a plain Kafka client), the
+first champion bootstrapped and a training requested by hand (MLflow run, registered
+version, the gate's numbers), a second `up`, a crashed service restarted, a lost broker
+recovered, and a clean `down` that leaves no process behind."""
 
 from __future__ import annotations
 
@@ -64,8 +65,12 @@ class MeshUnderTest:
         }
         self.bootstrap = f"127.0.0.1:{base + 19}"
         self.base = base
+        self.up_output = ""
 
-    def run(self, *command: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def url(self, offset: int) -> str:
+        return f"http://127.0.0.1:{self.base + offset}"
+
+    def run(self, *command: str, timeout: float = 480) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "mesh", *command],
             cwd=ROOT,
@@ -83,7 +88,7 @@ class MeshUnderTest:
         return {
             name: f"http://127.0.0.1:{fields[4]}/ready"
             for name, fields in self.status().items()
-            if name != "broker"
+            if name not in ("broker", "mlflow")
         }
 
 
@@ -92,6 +97,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshUnderTest]:
     under_test = MeshUnderTest(tmp_path_factory.mktemp("mesh"))
     started = time.monotonic()
     result = under_test.run("up")
+    under_test.up_output = result.stdout
     print(f"\nmesh up: {time.monotonic() - started:.1f} s\n{result.stdout}")
     try:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -152,6 +158,38 @@ def test_topics_exist_as_catalogued_for_a_plain_kafka_client(mesh: MeshUnderTest
 
     partitions = asyncio.run(describe())
     assert partitions == {spec.name: spec.partitions for spec in topics_to_create()}
+
+
+def test_the_first_up_bootstrapped_a_champion(mesh: MeshUnderTest) -> None:
+    output = mesh.up_output
+    assert "No champion model yet: bootstrapping" in output
+    assert "features materialized for" in output
+    assert "promoted: version 1 is the champion (holdout roc_auc" in output
+    champion = httpx.get(f"{mesh.url(4)}/v1/models/churn/champion", timeout=10).json()
+    assert champion["version"] == 1
+    assert champion["gate"] == "promoted"
+    assert httpx.get(f"{mesh.url(20)}/health", timeout=10).status_code == 200  # MLflow
+
+
+def test_a_training_requested_by_hand_ends_in_a_decision_with_numbers(
+    mesh: MeshUnderTest,
+) -> None:
+    from mlflow import MlflowClient
+
+    result = mesh.run("train", "--days", "20", "--holdout-days", "4")
+    print(result.stdout, result.stderr)
+    assert result.returncode in (0, 3), result.stdout + result.stderr  # promoted / rejected
+    assert "trained: churn version 2" in result.stdout
+    decided = "promoted: version 2" if result.returncode == 0 else "rejected: version 2"
+    assert decided in result.stdout
+    lineage = httpx.get(f"{mesh.url(4)}/v1/models/churn/versions/2", timeout=30).json()
+    assert lineage["version"]["gate"] in ("promoted", "rejected")
+    assert lineage["version"]["tags"]["gate_holdout_rows"] != "0"
+    assert lineage["dataset_snapshot"]["row_count"] > 1000
+    history = MlflowClient(mesh.url(20)).get_metric_history(
+        lineage["version"]["run_id"], "val_roc_auc"
+    )
+    assert len(history) >= 2  # one point per epoch
 
 
 def test_second_up_says_it_is_running(mesh: MeshUnderTest) -> None:

@@ -16,10 +16,13 @@ from mesh.plan import SERVICES as MESH_SERVICES
 SERVICES = {spec.package: spec.settings_class for spec in MESH_SERVICES}
 
 
-def build(package: str, tmp_path: Path) -> tuple[Any, Any]:
+def build(package: str, tmp_path: Path, **fields: Any) -> tuple[Any, Any]:
     settings_class = getattr(importlib.import_module(f"{package}.settings"), SERVICES[package])
     settings = settings_class(
-        data_dir=tmp_path / "data", instance_id="test-1", kafka_bootstrap_servers="127.0.0.1:1"
+        data_dir=tmp_path / "data",
+        instance_id="test-1",
+        kafka_bootstrap_servers="127.0.0.1:1",
+        **fields,
     )
     create_app = importlib.import_module(f"{package}.main").create_app
     return settings, create_app(settings)
@@ -32,8 +35,14 @@ def test_create_app_does_no_io(package: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("package", sorted(SERVICES))
-async def test_service_boots_and_reports_health(package: str, tmp_path: Path) -> None:
-    settings, app = build(package, tmp_path)
+async def test_service_boots_and_reports_health(
+    package: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    settings_class = getattr(importlib.import_module(f"{package}.settings"), SERVICES[package])
+    fields = {}
+    if "mlflow_tracking_uri" in settings_class.model_fields:  # its readiness asks MLflow
+        fields["mlflow_tracking_uri"] = request.getfixturevalue("mlflow_tracking_uri")
+    settings, app = build(package, tmp_path, **fields)
     runtime = app.state.runtime
     # The in-memory broker cannot answer a cluster ping; the real one is checked in e2e.
     runtime.readiness["kafka"] = _always_ready

@@ -490,7 +490,11 @@ class TrainingRequested(Event):
     model_name: ModelName = Field(description="Registered model to train a version of (key).")
     reason: TrainingReason = Field(description="What caused the request.")
     data_window_start: AwareDatetime = Field(description="Start of the training data window.")
-    data_window_end: AwareDatetime = Field(description="End of the training data window.")
+    data_window_end: AwareDatetime = Field(
+        description="End of the training data window (labels observed before it train the "
+        "model). The promotion gate judges the model on labels observed after it: end the "
+        "window early enough to leave such fresh labels."
+    )
     triggering_event_ids: tuple[Identifier, ...] = Field(
         default=(),
         description="CloudEvents ids of the events (e.g. DriftDetected) that led to the request.",

@@ -164,11 +164,13 @@ TOPICS: tuple[TopicSpec, ...] = (
         event_types=(LabelObserved,),
         retention=30 * _DAY,
         description=(
-            "Delayed churn labels, keyed by customer; the monitor joins them to predictions "
-            "to measure live performance. Kept 30 days, longer than any label delay."
+            "Delayed churn labels, keyed by customer. The trainer and the registry each keep "
+            "their own label log from it (training sets, the gate's fresh holdout); the "
+            "monitor joins labels to predictions to measure live performance. Kept 30 days, "
+            "longer than any label delay."
         ),
         producers=("ingest",),
-        consumers=("monitor",),
+        consumers=("trainer-gpu", "registry", "monitor"),
     ),
     TopicSpec(
         name="features.materialized",

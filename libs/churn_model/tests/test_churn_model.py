@@ -122,3 +122,19 @@ def test_inconsistent_specs_are_refused() -> None:
         SPEC.model_validate({**SPEC.model_dump(), "numeric_features": ("tenure_months",)})
     with pytest.raises(ValidationError, match="extra"):
         ModelSpec.model_validate({**SPEC.model_dump(), "pickle": "no"})
+
+
+def test_a_changed_spec_is_refused_when_its_digest_is_known(
+    saved: tuple[Path, str, ChurnNet],
+) -> None:
+    from churn_model import spec_sha256
+
+    folder, sha256, _ = saved
+    recorded = spec_sha256(folder)
+    assert load_model(folder, sha256, expected_spec_sha256=recorded).sha256 == sha256
+    # Same weights, a lower threshold: every customer would be flagged as churning.
+    document = json.loads((folder / "spec.json").read_text())
+    document["spec"]["threshold"] = 0.01
+    (folder / "spec.json").write_text(json.dumps(document))
+    with pytest.raises(ArtifactRefused, match=r"spec\.json sha256 mismatch"):
+        load_model(folder, sha256, expected_spec_sha256=recorded)

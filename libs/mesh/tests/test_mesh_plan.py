@@ -11,6 +11,7 @@ from supervisor.options import ServerOptions
 from mesh.plan import (
     BROKER,
     GUARD,
+    MLFLOW,
     SERVICES,
     invalid_service_settings,
     mesh_programs,
@@ -24,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_every_service_and_replica_is_planned(tmp_path: Path) -> None:
     settings = MeshSettings(home=tmp_path, predictor_replicas=3)
     names = [p.name for p in mesh_programs(settings)]
-    assert names[0] == BROKER
+    assert names[:2] == [BROKER, MLFLOW]
     singles = [spec.name for spec in SERVICES if not spec.replicated]
-    assert sorted(names[1:]) == sorted([*singles, "predictor-1", "predictor-2", "predictor-3"])
+    assert sorted(names[2:]) == sorted([*singles, "predictor-1", "predictor-2", "predictor-3"])
     assert {path.name for path in (ROOT / "services").iterdir()} == {s.name for s in SERVICES}
 
 
@@ -44,7 +45,8 @@ def test_ports_are_distinct_and_follow_settings(tmp_path: Path) -> None:
     ports = [p.port for p in programs]
     assert len(set(ports)) == len(ports)
     assert ports[0] == 21000
-    assert all(20000 <= port < 20020 for port in ports[1:])
+    assert all(20000 <= port < 20020 for port in ports[2:])
+    assert ports[1] == settings.mlflow_port == 20020
 
 
 def test_services_get_their_own_prefixed_settings(
@@ -121,3 +123,30 @@ def test_feature_store_folder_is_shared(tmp_path: Path) -> None:
     assert feature.environment["FEATURE_FEATURE_STORE_DIR"] == str(
         settings.data_dir / "feature_store"
     )
+
+
+def test_mlflow_is_shared_and_runs_without_its_job_runners(tmp_path: Path) -> None:
+    settings = MeshSettings(home=tmp_path)
+    programs = {p.name: p for p in mesh_programs(settings)}
+    mlflow = programs[MLFLOW]
+    assert mlflow.ready_url == f"{settings.mlflow_url}/health"
+    assert mlflow.environment["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert f"sqlite:///{settings.data_dir / 'mlflow' / 'mlflow.db'}" in mlflow.command
+    given = {
+        name
+        for name, program in programs.items()
+        if any(k.endswith("_MLFLOW_TRACKING_URI") for k in program.environment)
+    }
+    assert {"trainer-gpu", "registry"} <= given
+    assert programs["trainer-gpu"].environment["TRAINER_MLFLOW_TRACKING_URI"] == settings.mlflow_url
+    assert "ingest" not in given
+
+
+def test_predictor_replicas_stop_below_the_mlflow_port() -> None:
+    from pydantic import ValidationError
+
+    settings = MeshSettings(predictor_replicas=10)
+    ports = [p.port for p in mesh_programs(settings)]
+    assert len(set(ports)) == len(ports)
+    with pytest.raises(ValidationError, match="less than or equal to 10"):
+        MeshSettings(predictor_replicas=11)

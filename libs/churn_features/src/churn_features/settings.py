@@ -112,3 +112,64 @@ class FeatureStoreSettings(BaseModel):
             if prefix + field.upper() in env
         }
         return cls.model_validate(values)
+
+
+class FeatureStoreAccess(BaseModel):
+    """Settings fields of a service that reads or writes the churn features (a mixin for
+    its ``ServiceSettings``): the same names in every service, so the launcher can hand
+    them the one store. Expects ``profile`` and ``data_dir`` from ``ServiceSettings``."""
+
+    feature_store_project: str = Field(
+        default="churn",
+        pattern=r"^[a-z][a-z0-9_]{0,62}$",
+        description="Feast project of the churn features (registry entries, online keys).",
+    )
+    feature_store_dir: Path | None = Field(
+        default=None,
+        description="dev: folder of the Feast registry, SQLite online store and parquet "
+        "offline store; empty: `<data_dir>/feature_store`. The feature service writes it; "
+        "trainer, registry and predictors must read the same folder.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="production: Redis online store, redis://[:password@]host:6379/0.",
+    )
+    offline_store_url: SecretStr | None = Field(
+        default=None,
+        description="production: PostgreSQL of the offline store and the Feast registry, "
+        "postgresql://user[:password]@host/db (may be the state database).",
+    )
+    offline_table: str = Field(
+        default="customer_activity_features",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="production: table of the offline feature rows.",
+    )
+
+    @model_validator(mode="after")
+    def _production_has_feature_stores(self) -> FeatureStoreAccess:
+        if getattr(self, "profile", "dev") == "production":
+            prefix = str(self.model_config.get("env_prefix", ""))
+            missing = [
+                f"{prefix}{name.upper()}"
+                for name in ("redis_url", "offline_store_url")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"profile=production needs {' and '.join(missing)}: the Redis online "
+                    "store and the PostgreSQL offline store/registry"
+                )
+            self.store_settings()  # validates the URLs now, not at the first store call
+        return self
+
+    def store_settings(self) -> FeatureStoreSettings:
+        """Where the churn features live, for this service's profile."""
+        data_dir: Path = getattr(self, "data_dir", Path("var/data"))
+        return FeatureStoreSettings(
+            profile=getattr(self, "profile", "dev"),
+            project=self.feature_store_project,
+            data_dir=self.feature_store_dir or data_dir / "feature_store",
+            redis_url=self.redis_url,
+            postgres_url=self.offline_store_url,
+            offline_table=self.offline_table,
+        )

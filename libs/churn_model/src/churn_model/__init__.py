@@ -7,11 +7,14 @@ from churn_model.artifact import (
     file_sha256,
     load_model,
     save_model,
+    spec_sha256,
 )
-from churn_model.network import ChurnNet, FeatureRow, MissingFeature, encode
+from churn_model.metrics import METRICS, evaluate, roc_auc
+from churn_model.network import ChurnNet, FeatureRow, MissingFeature, encode, encode_columns
 from churn_model.spec import ModelSpec, Standardisation
 
 __all__ = [
+    "METRICS",
     "ArtifactRefused",
     "ChurnNet",
     "FeatureRow",
@@ -20,7 +23,11 @@ __all__ = [
     "ModelSpec",
     "Standardisation",
     "encode",
+    "encode_columns",
+    "evaluate",
     "file_sha256",
     "load_model",
+    "roc_auc",
     "save_model",
+    "spec_sha256",
 ]

@@ -67,13 +67,28 @@ class LoadedModel:
         return [score >= self.spec.threshold for score in scores]
 
 
-def load_model(folder: Path, expected_sha256: str) -> LoadedModel:
+def spec_sha256(folder: Path) -> Sha256:
+    """sha256 of the artifact's ``spec.json`` (standardisation, threshold, vocabularies and
+    the weights' digest): the registry records it beside the weights' sha256."""
+    return file_sha256(folder / SPEC_FILE)
+
+
+def load_model(
+    folder: Path, expected_sha256: str, *, expected_spec_sha256: str | None = None
+) -> LoadedModel:
     """Verify, then load. Refused (``ArtifactRefused``) unless the weights file's sha256
-    equals both ``expected_sha256`` (from the registry) and the one in the spec."""
+    equals both ``expected_sha256`` (from the registry) and the one in the spec, and, when
+    ``expected_spec_sha256`` is given, the spec file's own sha256 equals it (so neither the
+    weights nor the spec can be changed after registration)."""
     weights, spec_path = folder / WEIGHTS_FILE, folder / SPEC_FILE
     for path in (weights, spec_path):
         if not path.is_file():
             raise ArtifactRefused(f"artifact file missing: {path}")
+    if expected_spec_sha256 is not None and file_sha256(spec_path) != expected_spec_sha256:
+        raise ArtifactRefused(
+            f"{SPEC_FILE} sha256 mismatch: expected {expected_spec_sha256}, "
+            f"file has {file_sha256(spec_path)}"
+        )
     actual = file_sha256(weights)
     if actual != expected_sha256:
         raise ArtifactRefused(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,26 +38,51 @@ class ChurnNet(nn.Module):
 
 
 def encode(rows: Sequence[FeatureRow], spec: ModelSpec) -> torch.Tensor:
-    """The input matrix of ``rows``: standardised numerics, then one-hot categoricals.
+    """The input matrix of ``rows`` (mappings of feature name to value); see
+    :func:`encode_columns`, which does the work."""
+    columns = {name: [row.get(name) for row in rows] for name in spec.feature_names}
+    return encode_columns(columns, spec)
 
-    A missing numeric value is refused (``MissingFeature``): whoever serves a prediction
-    must say why it cannot, not score a guess. An unknown category encodes as all zeros.
+
+def encode_columns(columns: Mapping[str, Sequence[object]], spec: ModelSpec) -> torch.Tensor:
+    """The input matrix of a batch given column-wise (feature name -> one value per row):
+    standardised numerics, then one-hot categoricals, float32.
+
+    A missing value (absent column, None, NaN, or text for a number) is refused
+    (``MissingFeature`` names the feature): whoever serves a prediction must say why it
+    cannot, not score a guess. An unknown category encodes as all zeros.
     """
-    matrix = torch.zeros((len(rows), spec.input_size), dtype=torch.float32)
-    for index, row in enumerate(rows):
-        column = 0
-        for name in spec.numeric_features:
-            value = row.get(name)
-            if is_missing(value) or isinstance(value, str):
+    parts: list[np.ndarray] = []
+    for name in spec.numeric_features:
+        scale = spec.standardisation[name]
+        values = _numeric(name, columns.get(name))
+        parts.append(((values - scale.mean) / scale.std)[:, None])
+    for name, vocabulary in spec.categorical_features.items():
+        values = np.asarray(_present(name, columns.get(name)), dtype=object)
+        parts.append(np.stack([values == value for value in vocabulary], axis=1))
+    matrix = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(matrix))
+
+
+def _present(name: str, values: Sequence[object] | None) -> Sequence[object]:
+    if values is None:
+        raise MissingFeature(f"feature {name!r} is missing")
+    for value in values:
+        if is_missing(value):
+            raise MissingFeature(f"feature {name!r} has no value")
+    return values
+
+
+def _numeric(name: str, values: Sequence[object] | None) -> np.ndarray:
+    if values is None:
+        raise MissingFeature(f"feature {name!r} is missing")
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        array = values.astype(np.float64)
+    else:
+        for value in values:
+            if is_missing(value) or not isinstance(value, numbers.Real):
                 raise MissingFeature(f"feature {name!r} has no numeric value (got {value!r})")
-            scale = spec.standardisation[name]
-            matrix[index, column] = (float(value) - scale.mean) / scale.std  # type: ignore[arg-type]
-            column += 1
-        for name, values in spec.categorical_features.items():
-            value = row.get(name)
-            if is_missing(value):
-                raise MissingFeature(f"feature {name!r} has no value")
-            if value in values:
-                matrix[index, column + values.index(str(value))] = 1.0
-            column += len(values)
-    return matrix
+        array = np.asarray(values, dtype=np.float64)
+    if np.isnan(array).any():
+        raise MissingFeature(f"feature {name!r} has no numeric value (got nan)")
+    return array

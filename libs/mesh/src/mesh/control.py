@@ -18,11 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from supervisor.xmlrpc import SupervisorTransport
 
+from mesh.model_loop import (
+    MODEL_NAME,
+    BootstrapPlan,
+    Endpoints,
+    ModelLoopError,
+    bootstrap,
+    champion_version,
+)
 from mesh.plan import (
     BROKER,
     GUARD,
+    MLFLOW,
     Program,
     invalid_service_settings,
     mesh_programs,
@@ -157,13 +167,50 @@ class Mesh:
             f"API token (Authorization: Bearer ...) for the write APIs (ingest): {token}\n"
             f"  kept in {self.settings.api_token_path}; `mlops simulate` reads it from there."
         )
+        if self.settings.bootstrap:
+            self.ensure_champion()
+
+    # -- models ------------------------------------------------------------------------
+    def loop_endpoints(self) -> Endpoints:
+        """Where the launcher reaches the model plane."""
+        urls = {p.name: p.url or "" for p in self.programs}
+        return Endpoints(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            ingest_url=urls["ingest"],
+            feature_url=urls["feature"],
+            registry_url=urls["registry"],
+            trainer_url=urls["trainer-gpu"],
+            mlflow_url=self.settings.mlflow_url,
+            api_token=self.settings.api_token_path.read_text().strip(),
+        )
+
+    def ensure_champion(self) -> None:
+        """Bootstrap a first champion model unless the registry has one."""
+        endpoints = self.loop_endpoints()
+        try:
+            version = champion_version(endpoints)
+            if version is not None:
+                self.say(f"Champion model: {MODEL_NAME} version {version}.")
+                return
+            plan = BootstrapPlan(
+                customers=self.settings.bootstrap_customers,
+                history_days=self.settings.bootstrap_history_days,
+            )
+            asyncio.run(
+                bootstrap(endpoints, plan, self.say, self.settings.data_dir / "bootstrap.json")
+            )
+        except (ModelLoopError, OSError, httpx.HTTPError) as error:
+            raise MeshError(
+                f"bootstrap failed: {error}\nThe mesh keeps running; `mlops bootstrap` tries "
+                "again, `make logs` shows the services' logs."
+            ) from error
 
     def _start(self, programs: list[Program]) -> None:
         started = time.monotonic()
         if any(p.name == BROKER for p in programs):
             self._start_broker()
         for tier in sorted({p.tier for p in programs if p.name != BROKER}):
-            self._start_tier([p for p in programs if p.tier == tier])
+            self._start_tier([p for p in programs if p.tier == tier and p.name != BROKER])
         self.say(f"Mesh ready in {time.monotonic() - started:.1f} s.")
         self.say(self.endpoints())
 
@@ -216,7 +263,7 @@ class Mesh:
                 if program.ready_url and is_ready(program.ready_url, timeout=1.0):
                     del pending[name]
                     self.say(
-                        f"  {name:<18} ready   {program.ready_url.removesuffix('/ready')}"
+                        f"  {name:<18} ready   {program.url}"
                         f"   ({time.monotonic() - tier_started:.1f} s)"
                     )
             failed = [
@@ -322,9 +369,11 @@ class Mesh:
         """Where each HTTP endpoint and the broker listen."""
         rows = [f"  {'broker (Kafka protocol)':<24} {self.settings.bootstrap_servers}"]
         rows += [
-            f"  {p.name:<24} http://127.0.0.1:{p.port}   (docs: /docs)"
+            f"  {'MLflow (UI, registry)':<24} {p.url}"
+            if p.name == MLFLOW
+            else f"  {p.name:<24} {p.url}   (docs: /docs)"
             for p in self.programs
-            if p.ready_url
+            if p.url
         ]
         return "Endpoints:\n" + "\n".join(rows)
 

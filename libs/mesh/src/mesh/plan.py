@@ -52,6 +52,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
 
 BROKER = "broker"
 GUARD = "broker-guard"
+MLFLOW = "mlflow"
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,17 @@ class Program:
     service: ServiceSpec | None = None
     restart_alone: bool = True
     """Restarted by supervisord when it crashes; False for the broker (see broker_guard)."""
+    ready_path: str = "/ready"
+
+    @property
+    def url(self) -> str | None:
+        """The HTTP base URL, or None for the broker."""
+        return None if self.name == BROKER else f"http://127.0.0.1:{self.port}"
 
     @property
     def ready_url(self) -> str | None:
         """The readiness endpoint, or None for the broker (checked over TCP)."""
-        return None if self.name == BROKER else f"http://127.0.0.1:{self.port}/ready"
+        return None if self.url is None else self.url + self.ready_path
 
 
 def broker_command(port: int) -> tuple[str, ...]:
@@ -100,15 +107,65 @@ def broker_program(settings: MeshSettings) -> Program:
     )
 
 
+def mlflow_command(
+    port: int, backend_uri: str, artifacts: Path, python: str = sys.executable
+) -> tuple[str, ...]:
+    """The MLflow tracking server and model registry on 127.0.0.1:port: metadata in
+    ``backend_uri`` (SQLite here, PostgreSQL in production), artifacts served by the server
+    itself from ``artifacts`` (clients upload and download over HTTP, no shared disk).
+    Run it with ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`` (see ``MLFLOW_ENVIRONMENT``)."""
+    return (
+        python,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_uri,
+        "--artifacts-destination",
+        str(artifacts),
+        "--serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    )
+
+
+MLFLOW_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+"""MLflow 3 starts eight job-runner processes (~60 MB each) for GenAI jobs the mesh never
+uses; without them the server is one process of ~270 MB that is ready in ~5 s."""
+
+
+def mlflow_program(settings: MeshSettings, python: str = sys.executable) -> Program:
+    """The embedded MLflow server, SQLite backend and local artifact root under data/."""
+    home = settings.data_dir / "mlflow"
+    return Program(
+        name=MLFLOW,
+        command=mlflow_command(
+            settings.mlflow_port, f"sqlite:///{home / 'mlflow.db'}", home / "artifacts", python
+        ),
+        tier=0,
+        port=settings.mlflow_port,
+        environment={**MLFLOW_ENVIRONMENT, "PYTHONUNBUFFERED": "1"},
+        ready_path="/health",
+    )
+
+
 def service_programs(
     settings: MeshSettings, python: str = sys.executable, api_token: str | None = None
 ) -> list[Program]:
     """A program per service (and per predictor replica), with its prefixed settings.
 
     Settings the services must agree on (the API token, the one feature store folder that
-    the feature service writes and the trainer and predictors read) go to every service
+    the feature service writes and the trainer and predictors read, the MLflow server) go
+    to every service
     whose settings have a field of that name."""
-    shared = {"feature_store_dir": str(settings.data_dir / "feature_store")}
+    shared = {
+        "feature_store_dir": str(settings.data_dir / "feature_store"),
+        "mlflow_tracking_uri": settings.mlflow_url,
+    }
     if api_token:
         shared["api_token"] = api_token
     programs = []
@@ -148,8 +205,12 @@ def service_programs(
 def mesh_programs(
     settings: MeshSettings, python: str = sys.executable, api_token: str | None = None
 ) -> list[Program]:
-    """Every process of the mesh, broker first, in start order."""
-    return [broker_program(settings), *service_programs(settings, python, api_token)]
+    """Every process of the mesh, broker and MLflow first, in start order."""
+    return [
+        broker_program(settings),
+        mlflow_program(settings, python),
+        *service_programs(settings, python, api_token),
+    ]
 
 
 def supervisord_config(

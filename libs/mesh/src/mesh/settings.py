@@ -22,7 +22,12 @@ class MeshSettings(BaseSettings):
         le=65000,
         description="First HTTP port; each service takes base_port + its offset.",
     )
-    predictor_replicas: int = Field(default=2, ge=1, le=12, description="Predictor processes.")
+    predictor_replicas: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="Predictor processes (ports base+10 .. base+19; MLflow is at base+20).",
+    )
     ready_timeout_s: float = Field(
         default=90.0, gt=0, description="How long `up` waits for each tier to become ready."
     )
@@ -31,6 +36,18 @@ class MeshSettings(BaseSettings):
         gt=0,
         description="Per process: SIGTERM, then SIGKILL after this long. Above a service's "
         "drain time (HTTP grace + consumer graceful timeout, 15 s each by default).",
+    )
+
+    bootstrap: bool = Field(
+        default=True,
+        description="On `up`, when the registry has no champion, simulate history, train and "
+        "promote version 1 (see `mlops bootstrap`).",
+    )
+    bootstrap_customers: int = Field(
+        default=1000, ge=50, le=100_000, description="Customers of the bootstrap history."
+    )
+    bootstrap_history_days: float = Field(
+        default=30.0, ge=7, le=365, description="Days of simulated history to bootstrap from."
     )
 
     @property
@@ -58,6 +75,16 @@ class MeshSettings(BaseSettings):
     @property
     def socket_path(self) -> Path:
         return self.run_dir / "supervisor.sock"
+
+    @property
+    def mlflow_port(self) -> int:
+        """The MLflow server's port: base_port + 20."""
+        return self.base_port + 20
+
+    @property
+    def mlflow_url(self) -> str:
+        """The MLflow tracking server, registry and UI."""
+        return f"http://127.0.0.1:{self.mlflow_port}"
 
     @property
     def bootstrap_servers(self) -> str:

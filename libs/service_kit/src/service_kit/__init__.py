@@ -11,7 +11,7 @@ from service_kit.consumption import (
 )
 from service_kit.dead_letters import DeadLetters
 from service_kit.idempotency import InMemoryProcessedEvents, ProcessedEvents, SqlProcessedEvents
-from service_kit.kafka import EventPublisher, create_broker, ensure_topics
+from service_kit.kafka import EventPublisher, Publisher, create_broker, ensure_topics
 from service_kit.runtime import DependencyNotReady, ServiceRuntime
 from service_kit.service_app import Runtime, create_service_app
 from service_kit.serving import serve
@@ -27,6 +27,7 @@ __all__ = [
     "KafkaClientProfile",
     "Outcome",
     "ProcessedEvents",
+    "Publisher",
     "RetryPolicy",
     "Runtime",
     "ServiceRuntime",

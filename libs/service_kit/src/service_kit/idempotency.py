@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service_kit.database import dialect_insert
 
 metadata = MetaData()
 
@@ -49,9 +50,8 @@ class SqlProcessedEvents:
             return (await connection.execute(query)).first() is not None
 
     async def mark(self, consumer: str, event_id: str) -> None:
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         statement = (
-            dialect.insert(processed_events)
+            dialect_insert(self._engine)(processed_events)
             .values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
             .on_conflict_do_nothing()
         )
@@ -76,7 +76,7 @@ class SqlProcessedEvents:
         databases cap the bind parameters of one statement)."""
         if not event_ids:
             return
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        insert = dialect_insert(self._engine)
         now = datetime.now(UTC)
         ids = list(event_ids)
         async with self._engine.begin() as connection:
@@ -86,7 +86,7 @@ class SqlProcessedEvents:
                     for i in ids[start : start + 500]
                 ]
                 await connection.execute(
-                    dialect.insert(processed_events).values(rows).on_conflict_do_nothing()
+                    insert(processed_events).values(rows).on_conflict_do_nothing()
                 )
 
     async def forget_older_than(self, age: timedelta) -> int:

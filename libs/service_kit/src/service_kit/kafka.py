@@ -7,7 +7,7 @@ import logging
 import ssl
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import BaseMiddleware
@@ -66,6 +66,14 @@ def create_broker(settings: ServiceSettings, metrics: CollectorRegistry) -> Kafk
         graceful_timeout=settings.shutdown_grace_s,
         **settings.kafka_profile.producer_options(),
     )
+
+
+class Publisher(Protocol):
+    """What a use case needs to publish an event (``EventPublisher``, or a test double)."""
+
+    async def publish(
+        self, event: Event, *, correlation_id: str | None = ..., event_id: str | None = ...
+    ) -> str: ...
 
 
 class EventPublisher:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProfileName = Literal["dev", "production"]
@@ -180,3 +180,23 @@ class ServiceSettings(BaseSettings):
         # One file per service, shared by its replicas: an event redelivered to another
         # replica after a rebalance is still recognised as processed.
         return f"sqlite:///{self.data_dir / f'{self.service_name}.db'}"
+
+
+class BearerTokenAccess(BaseModel):
+    """Settings field of a service whose HTTP API takes a bearer token (a mixin for its
+    ``ServiceSettings``; expects ``profile``): required in production, from the
+    environment only."""
+
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token clients must send on the service's API. Required in "
+        "production; in dev, when empty, a random one is generated at start and saved in "
+        "data_dir.",
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_a_token(self) -> BearerTokenAccess:
+        if getattr(self, "profile", "dev") == "production" and not self.api_token:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            raise ValueError(f"profile=production needs {prefix}API_TOKEN from the environment")
+        return self

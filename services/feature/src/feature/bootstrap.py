@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from dataclasses import dataclass
 
+from churn_features import open_feature_store
 from feature.adapters.activity_log import SqlActivityLog
 from feature.adapters.feature_store import ThreadedFeatureStore
 from feature.adapters.metrics import FeatureMetrics
@@ -32,11 +32,7 @@ class FeatureComponents:
 
 async def bootstrap(settings: FeatureSettings, runtime: ServiceRuntime) -> FeatureComponents:
     """Open the feature store (apply the Feast definitions) and the activity log."""
-    os.environ.setdefault("FEAST_USAGE", "False")
-    # Feast costs ~4 s and ~300 MB to import: only when the service starts, never at import.
-    from churn_features.store import CustomerFeatureStore
-
-    store = ThreadedFeatureStore(CustomerFeatureStore(settings.store_settings()))
+    store = ThreadedFeatureStore(open_feature_store(settings.store_settings()))
     await store.apply()
     # Feast and pandas leave a large heap of long-lived objects; a full collection walking
     # it stalls the loop ~200 ms. Freeze what exists now out of the collector's reach.

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from churn_features import FeatureStoreSettings
+from churn_features.settings import FeatureStoreAccess
 from service_kit import ServiceSettings
 
 
-class FeatureSettings(ServiceSettings):
+class FeatureSettings(ServiceSettings, FeatureStoreAccess):
     """Feature: keeps the Feast offline and online stores current.
 
     The feature store's profile is the service's ``profile``: ``dev`` keeps the registry,
@@ -25,31 +24,6 @@ class FeatureSettings(ServiceSettings):
     service_name: str = "feature"
     http_port: int = 8702
 
-    feature_store_project: str = Field(
-        default="churn",
-        pattern=r"^[a-z][a-z0-9_]{0,62}$",
-        description="Feast project of the churn features (registry entries, online keys).",
-    )
-    feature_store_dir: Path | None = Field(
-        default=None,
-        description="dev: folder of the Feast registry, SQLite online store and parquet "
-        "offline store; empty: `<data_dir>/feature_store`. Readers (trainer, predictor) must "
-        "use the same folder.",
-    )
-    redis_url: SecretStr | None = Field(
-        default=None,
-        description="production: Redis online store, redis://[:password@]host:6379/0.",
-    )
-    offline_store_url: SecretStr | None = Field(
-        default=None,
-        description="production: PostgreSQL of the offline store and the Feast registry, "
-        "postgresql://user[:password]@host/db (may be the state database).",
-    )
-    offline_table: str = Field(
-        default="customer_activity_features",
-        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
-        description="production: table of the offline feature rows.",
-    )
     consume_max_batch: int = Field(
         default=500,
         ge=1,
@@ -87,23 +61,6 @@ class FeatureSettings(ServiceSettings):
         default=256, ge=1, le=10_000, description="Most customer ids in one lookup request."
     )
 
-    @model_validator(mode="after")
-    def _production_has_feature_stores(self) -> FeatureSettings:
-        if self.profile == "production":
-            missing = [
-                f"FEATURE_{name.upper()}"
-                for name in ("redis_url", "offline_store_url")
-                if getattr(self, name) is None
-            ]
-            if missing:
-                raise ValueError(
-                    f"profile=production needs {' and '.join(missing)}: the Redis online "
-                    "store and the PostgreSQL offline store/registry"
-                )
-            # Validates the URLs now, not at the first store call.
-            self.store_settings()
-        return self
-
     @property
     def allowed_lateness(self) -> timedelta:
         """``allowed_lateness_days`` as a duration."""
@@ -113,14 +70,3 @@ class FeatureSettings(ServiceSettings):
     def claim_lease(self) -> timedelta:
         """``claim_lease_s`` as a duration."""
         return timedelta(seconds=self.claim_lease_s)
-
-    def store_settings(self) -> FeatureStoreSettings:
-        """Where the churn features live, for this service's profile."""
-        return FeatureStoreSettings(
-            profile=self.profile,
-            project=self.feature_store_project,
-            data_dir=self.feature_store_dir or self.data_dir / "feature_store",
-            redis_url=self.redis_url,
-            postgres_url=self.offline_store_url,
-            offline_table=self.offline_table,
-        )

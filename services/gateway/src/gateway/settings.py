@@ -3,9 +3,10 @@
 from pydantic_settings import SettingsConfigDict
 
 from service_kit import ServiceSettings
+from service_kit.settings import BearerTokenAccess
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, BearerTokenAccess):
     """REST gateway: synchronous predictions over Kafka request/reply."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid", frozen=True)

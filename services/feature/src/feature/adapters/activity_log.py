@@ -11,15 +11,12 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    DateTime,
-    Dialect,
     Float,
     Index,
     Integer,
     MetaData,
     String,
     Table,
-    TypeDecorator,
     bindparam,
     case,
     delete,
@@ -28,7 +25,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from churn_features.domain import ActivityRecord, CustomerHistory
@@ -38,27 +34,7 @@ from feature.domain.materialization import (
     LatenessPolicy,
     PendingCustomer,
 )
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """An aware UTC datetime on both databases (SQLite stores it naive, in UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: every stored time is timezone-aware")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
+from service_kit.database import UtcDateTime, dialect_insert
 
 metadata = MetaData()
 
@@ -113,7 +89,7 @@ class SqlActivityLog:
         self._engine = engine
         self._instance_id = instance_id
         self.policy = policy
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = dialect_insert(engine)
         # Built once (compiled once): admission runs for every record, so it is three
         # statements in one transaction.
         self._probe = select(

@@ -1,1 +1,0 @@
-"""Implementations of the ports this service needs (built in bootstrap only)."""
