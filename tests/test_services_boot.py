@@ -42,10 +42,19 @@ async def test_service_boots_and_reports_health(
     fields = {}
     if "mlflow_tracking_uri" in settings_class.model_fields:  # its readiness asks MLflow
         fields["mlflow_tracking_uri"] = request.getfixturevalue("mlflow_tracking_uri")
+    if "feature_store_dir" in settings_class.model_fields and package != "feature":
+        # A reader of the features: the feature service would have applied the store.
+        from churn_features import FeatureStoreSettings, open_feature_store
+
+        store_dir = tmp_path / "feature_store"
+        open_feature_store(FeatureStoreSettings(data_dir=store_dir)).apply()
+        fields["feature_store_dir"] = store_dir
     settings, app = build(package, tmp_path, **fields)
     runtime = app.state.runtime
-    # The in-memory broker cannot answer a cluster ping; the real one is checked in e2e.
+    # The in-memory broker cannot answer a cluster ping nor create topics; the real one
+    # is checked in e2e.
     runtime.readiness["kafka"] = _always_ready
+    runtime.ensure_topics = _no_topics
     async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
@@ -83,3 +92,7 @@ async def test_ready_says_which_dependency_is_down(tmp_path: Path) -> None:
 
 async def _always_ready() -> None:
     return None
+
+
+async def _no_topics(_specs: object) -> list[str]:
+    return []

@@ -72,7 +72,12 @@ class Publisher(Protocol):
     """What a use case needs to publish an event (``EventPublisher``, or a test double)."""
 
     async def publish(
-        self, event: Event, *, correlation_id: str | None = ..., event_id: str | None = ...
+        self,
+        event: Event,
+        *,
+        topic: str | None = ...,
+        correlation_id: str | None = ...,
+        event_id: str | None = ...,
     ) -> str: ...
 
 
@@ -111,6 +116,23 @@ class EventPublisher:
             headers=headers,
         )
         return headers["ce_id"]
+
+
+def request_metadata_for_all_topics(broker: KafkaBroker) -> None:
+    """Dev profile only (see ``KafkaClientProfile.metadata_for_all_topics``): make the
+    connected broker's producer ask for every topic's metadata whenever it refreshes."""
+    producer: Any = broker.config.producer
+    client = getattr(
+        getattr(getattr(producer, "_producer", None), "producer", None), "client", None
+    )
+    if client is None:  # FastStream's in-memory test broker: no real client
+        return
+    update = client._metadata_update
+
+    async def for_all_topics(cluster_metadata: Any, _topics: Any) -> Any:
+        return await update(cluster_metadata, ())
+
+    client._metadata_update = for_all_topics
 
 
 async def ensure_topics(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
@@ -26,7 +26,12 @@ from service_kit.consumption import (
 from service_kit.database import create_engine, ping
 from service_kit.dead_letters import DeadLetters
 from service_kit.idempotency import SqlProcessedEvents
-from service_kit.kafka import EventPublisher, create_broker
+from service_kit.kafka import (
+    EventPublisher,
+    create_broker,
+    ensure_topics,
+    request_metadata_for_all_topics,
+)
 from service_kit.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -121,7 +126,14 @@ class ServiceRuntime:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.processed.create_schema()
         await self.broker.connect()
+        if self.settings.kafka_profile.metadata_for_all_topics:
+            request_metadata_for_all_topics(self.broker)
         self._pruning = asyncio.create_task(self._prune_processed_ids())
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        """Create the topics of ``specs`` this service owns (e.g. a reply topic) unless they
+        exist; returns the names created."""
+        return await ensure_topics(self.settings.kafka_bootstrap_servers, specs)
 
     async def start_consuming(self) -> None:
         """Start every subscriber: called once the service's own resources are loaded."""

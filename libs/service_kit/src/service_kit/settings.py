@@ -38,6 +38,10 @@ class KafkaClientProfile:
     heartbeat_interval_ms: int
     fetch_max_wait_ms: int
     auto_offset_reset: Literal["earliest", "latest"]
+    metadata_for_all_topics: bool = False
+    """Producer metadata requests ask for every topic (Tansu: a request naming topics
+    drops the others from the answer, so a producer that first sends to a topic created
+    after it started, e.g. a gateway's reply topic, loses every other topic)."""
 
     def producer_options(self) -> dict[str, Any]:
         """Keyword arguments for ``KafkaBroker(...)`` that configure its producer."""
@@ -67,6 +71,7 @@ KAFKA_PROFILES: dict[ProfileName, KafkaClientProfile] = {
         heartbeat_interval_ms=1000,
         fetch_max_wait_ms=20,
         auto_offset_reset="earliest",
+        metadata_for_all_topics=True,
     ),
     "production": KafkaClientProfile(
         name="production",

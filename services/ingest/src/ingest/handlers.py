@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
@@ -13,6 +12,7 @@ from pydantic import BaseModel, Field
 from ingest.service import BatchOutcome, IngestRecords
 from mlops_contracts import Envelope
 from service_kit import UnprocessableEvent
+from service_kit.http_guards import BearerGuard, read_limited_body, too_large
 
 
 class FieldErrorOut(BaseModel):
@@ -54,7 +54,7 @@ class IngestHttp:
         self.ingest = ingest
         self.max_batch = max_batch
         self.max_body_bytes = max_body_bytes
-        self.token: str | None = None
+        self.guard = BearerGuard()
 
 
 def _http(request: Request) -> IngestHttp:
@@ -63,22 +63,8 @@ def _http(request: Request) -> IngestHttp:
 
 
 def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """Bearer-token check in constant time."""
-    expected = _http(request).token
-    scheme, _, given = (authorization or "").partition(" ")
-    if (
-        not expected
-        or scheme.lower() != "bearer"
-        or not secrets.compare_digest(
-            given.encode(),
-            expected.encode(),  # bytes: str comparison rejects non-ASCII input
-        )
-    ):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or invalid bearer token (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    """The bearer-token check of this API."""
+    _http(request).guard(authorization)
 
 
 router = APIRouter(tags=["records"])
@@ -108,23 +94,11 @@ router = APIRouter(tags=["records"])
 )
 async def post_records(request: Request) -> JSONResponse:
     http = _http(request)
-    records = _records_of(await _read_body(request, http.max_body_bytes), http.max_batch)
+    records = _records_of(await read_limited_body(request, http.max_body_bytes), http.max_batch)
     outcome = await http.ingest(records)
     body = _batch_response(outcome)
     code = status.HTTP_422_UNPROCESSABLE_CONTENT if body.rejected else status.HTTP_200_OK
     return JSONResponse(body.model_dump(), status_code=code)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(f"body exceeds the limit of {limit} bytes")
-    return bytes(body)
 
 
 def _records_of(body: bytes, max_batch: int) -> list[object]:
@@ -141,12 +115,8 @@ def _records_of(body: bytes, max_batch: int) -> list[object]:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown body field(s): {unknown}")
     records: list[object] = parsed["records"]
     if len(records) > max_batch:
-        raise _too_large(f"batch of {len(records)} records exceeds the limit of {max_batch}")
+        raise too_large(f"batch of {len(records)} records exceeds the limit of {max_batch}")
     return records
-
-
-def _too_large(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, message)
 
 
 def _batch_response(outcome: BatchOutcome) -> BatchResponse:

@@ -13,7 +13,6 @@ from ingest.service import IngestRecords
 from ingest.settings import IngestSettings
 from mlops_contracts import topic_spec
 from service_kit import ServiceRuntime, create_service_app, decode_raw_json
-from service_kit.secrets import ensure_secret_file
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +39,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
 
     async def load_token(_runtime: ServiceRuntime) -> None:
-        if settings.api_token is not None:
-            http.token = settings.api_token.get_secret_value()
-            return
-        # Dev only (production refuses an empty token): a random one, readable by the
-        # operator in a 0600 file, never logged.
-        path = settings.data_dir / "api-token"
-        http.token = ensure_secret_file(path)
-        logger.warning("no INGEST_API_TOKEN set; using the generated token in %s", path)
+        http.guard.load(settings.api_token, settings.data_dir, "INGEST_API_TOKEN")
 
     app = create_service_app(
         runtime,

@@ -1,5 +1,6 @@
 """Settings of the predictor service; every field is read from ``PREDICTOR_<FIELD>``."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from churn_features.settings import FeatureStoreAccess
@@ -14,3 +15,19 @@ class PredictorSettings(ServiceSettings, FeatureStoreAccess, ModelStoreAccess):
 
     service_name: str = "predictor"
     http_port: int = 8710
+    model_name: str = Field(default="churn", min_length=1, description="Registered model served.")
+    max_batch: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        description="Requests scored together: one feature lookup and one forward pass.",
+    )
+    max_wait_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="How long a batch waits to fill before it is scored anyway.",
+    )
+    torch_threads: int = Field(
+        default=1, ge=1, description="CPU threads torch may use (1 is fastest on 2 cores)."
+    )
