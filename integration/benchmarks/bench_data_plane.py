@@ -11,42 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
+from embedded_mesh import EmbeddedMesh, embedded_mesh
 
 from simulator import SimulationConfig, generate_history
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_base_port(size: int = 20) -> int:
-    for base in range(20000, 32000, size):
-        if all(socket.socket().connect_ex(("127.0.0.1", p)) != 0 for p in range(base, base + size)):
-            return base
-    raise RuntimeError("no free block of ports")
-
-
-def mesh(command: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "mesh", command],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode:
-        raise RuntimeError(f"mlops {command} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
 
 
 def accepted_by_feature(metrics: str) -> float:
@@ -55,85 +27,81 @@ def accepted_by_feature(metrics: str) -> float:
 
 
 async def run(records: int, customers: int, batch: int, concurrency: int) -> None:
-    base = free_base_port()
-    home = Path(tempfile.mkdtemp(prefix="bench-data-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_MESH_")}
-    env |= {
-        "MLOPS_MESH_HOME": str(home),
-        "MLOPS_MESH_BASE_PORT": str(base),
-        "MLOPS_MESH_BROKER_PORT": str(base + 19),
-    }
-    started = time.perf_counter()
-    mesh("up", env)
-    print(f"mesh up in {time.perf_counter() - started:.1f} s (home {home})")
-    try:
-        token = (home / "secrets" / "api-token").read_text().strip()
-        config = SimulationConfig(customers=customers, seed=11, run_id=uuid.uuid4().hex[:10])
-        generated = []
-        for record in generate_history(60, config=config):
-            generated.append(record)
-            if len(generated) >= records:
+    with embedded_mesh(bootstrap=False) as running:
+        print(f"mesh up in {running.up_seconds:.1f} s (home {running.home})")
+        await measure(running, records, customers, batch, concurrency)
+
+
+async def measure(
+    running: EmbeddedMesh, records: int, customers: int, batch: int, concurrency: int
+) -> None:
+    """Post the history and time the stages."""
+    base = running.base
+    token = running.token
+    config = SimulationConfig(customers=customers, seed=11, run_id=uuid.uuid4().hex[:10])
+    generated = []
+    for record in generate_history(60, config=config):
+        generated.append(record)
+        if len(generated) >= records:
+            break
+    activity = [r for r in generated if r["kind"] == "activity"]
+    ids = sorted({r["customer_id"] for r in activity})
+    batches = [generated[i : i + batch] for i in range(0, len(generated), batch)]
+    ingest = f"http://127.0.0.1:{base + 1}"
+    feature = f"http://127.0.0.1:{base + 2}"
+    queue: asyncio.Queue[list[object]] = asyncio.Queue()
+    for chunk in batches:
+        queue.put_nowait(chunk)
+
+    async with httpx.AsyncClient(timeout=60) as client:
+
+        async def sender() -> None:
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                response = await client.post(
+                    f"{ingest}/v1/records",
+                    json={"records": chunk},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if response.status_code != 200:
+                    raise RuntimeError(
+                        f"ingest answered {response.status_code}: {response.text[:300]}"
+                    )
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        t_ingested = time.perf_counter() - t0
+        while True:  # polling another process's metrics: no event to wait on
+            metrics = (await client.get(f"{feature}/metrics")).text
+            if accepted_by_feature(metrics) >= len(activity):
                 break
-        activity = [r for r in generated if r["kind"] == "activity"]
-        ids = sorted({r["customer_id"] for r in activity})
-        batches = [generated[i : i + batch] for i in range(0, len(generated), batch)]
-        ingest = f"http://127.0.0.1:{base + 1}"
-        feature = f"http://127.0.0.1:{base + 2}"
-        queue: asyncio.Queue[list[object]] = asyncio.Queue()
-        for chunk in batches:
-            queue.put_nowait(chunk)
+            await asyncio.sleep(0.2)
+        t_admitted = time.perf_counter() - t0
+        while True:
+            unknown = []
+            for i in range(0, len(ids), 256):
+                lookup = await client.post(
+                    f"{feature}/v1/features/lookup", json={"customer_ids": ids[i : i + 256]}
+                )
+                unknown += lookup.json()["unknown"]
+            if not unknown:
+                break
+            await asyncio.sleep(0.2)
+        t_online = time.perf_counter() - t0
 
-        async with httpx.AsyncClient(timeout=60) as client:
-
-            async def sender() -> None:
-                while not queue.empty():
-                    chunk = queue.get_nowait()
-                    response = await client.post(
-                        f"{ingest}/v1/records",
-                        json={"records": chunk},
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
-                    if response.status_code != 200:
-                        raise RuntimeError(
-                            f"ingest answered {response.status_code}: {response.text[:300]}"
-                        )
-
-            t0 = time.perf_counter()
-            await asyncio.gather(*(sender() for _ in range(concurrency)))
-            t_ingested = time.perf_counter() - t0
-            while True:  # polling another process's metrics: no event to wait on
-                metrics = (await client.get(f"{feature}/metrics")).text
-                if accepted_by_feature(metrics) >= len(activity):
-                    break
-                await asyncio.sleep(0.2)
-            t_admitted = time.perf_counter() - t0
-            while True:
-                unknown = []
-                for i in range(0, len(ids), 256):
-                    lookup = await client.post(
-                        f"{feature}/v1/features/lookup", json={"customer_ids": ids[i : i + 256]}
-                    )
-                    unknown += lookup.json()["unknown"]
-                if not unknown:
-                    break
-                await asyncio.sleep(0.2)
-            t_online = time.perf_counter() - t0
-
-        rows = [
-            ("all records accepted by ingest (HTTP)", t_ingested, len(generated)),
-            ("all activity admitted by feature", t_admitted, len(activity)),
-            ("all customers readable online", t_online, len(activity)),
-        ]
-        print(f"\n{'stage (from first POST)':<40} {'seconds':>8} {'records/s':>10}")
-        for stage, seconds, count in rows:
-            print(f"{stage:<40} {seconds:>8.1f} {count / seconds:>10.0f}")
-        labels = len(generated) - len(activity)
-        print(
-            f"\n{len(generated)} records ({len(activity)} activity, {labels} labels), "
-            f"{len(ids)} customers, batches of {batch}, {concurrency} concurrent clients"
-        )
-    finally:
-        mesh("down", env)
+    rows = [
+        ("all records accepted by ingest (HTTP)", t_ingested, len(generated)),
+        ("all activity admitted by feature", t_admitted, len(activity)),
+        ("all customers readable online", t_online, len(activity)),
+    ]
+    print(f"\n{'stage (from first POST)':<40} {'seconds':>8} {'records/s':>10}")
+    for stage, seconds, count in rows:
+        print(f"{stage:<40} {seconds:>8.1f} {count / seconds:>10.0f}")
+    labels = len(generated) - len(activity)
+    print(
+        f"\n{len(generated)} records ({len(activity)} activity, {labels} labels), "
+        f"{len(ids)} customers, batches of {batch}, {concurrency} concurrent clients"
+    )
 
 
 def main() -> None:

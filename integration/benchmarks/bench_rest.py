@@ -1,0 +1,209 @@
+"""REST serving benchmark: the gateway (POST /v1/predict -> Kafka -> predictor -> reply)
+against ``mlflow models serve`` serving the same weights (a pyfunc loader of the same
+artifact, no pickle), with the same load generator and concurrency; beside them the
+broker's own floor, a bare aiokafka request/reply echo at the same fixed rate.
+
+    .venv/bin/python integration/benchmarks/bench_rest.py
+
+Boots its own mesh (the first champion is bootstrapped) and its own `mlflow models serve`
+on a free port; run it on an otherwise idle machine. Saturation: N concurrent clients as
+fast as answers come. Fixed rates: requests started on a schedule (open loop), latency
+from the scheduled start to the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench_serving import ECHO_REQUESTS, ECHO_RESULTS, percentile, run_steps, table
+from embedded_mesh import EmbeddedMesh, embedded_mesh, free_base_port
+
+from service_kit import ensure_topics
+
+HERE = Path(__file__).resolve().parent
+
+
+async def saturate(
+    client: httpx.AsyncClient, request: Callable[[int], Any], concurrency: int, seconds: float
+) -> tuple[float, list[float], int]:
+    """req/s with ``concurrency`` clients back to back; latencies (ms); failures."""
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        nonlocal failures
+        n = offset
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            response = await request(n)
+            if response.status_code == 200:
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                failures += 1
+            n += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return len(latencies) / (time.perf_counter() - started), sorted(latencies), failures
+
+
+async def fixed_rate(
+    request: Callable[[int], Any], rate: float, seconds: float
+) -> tuple[list[float], int]:
+    """Open loop: request n starts at n / rate; latency from that scheduled start."""
+    latencies: list[float] = []
+    failures = 0
+    origin = time.perf_counter()
+
+    async def one(n: int) -> None:
+        nonlocal failures
+        scheduled = origin + n / rate
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        response = await request(n)
+        if response.status_code == 200:
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+        else:
+            failures += 1
+
+    await asyncio.gather(*(one(n) for n in range(int(rate * seconds))))
+    return sorted(latencies), failures
+
+
+def pyfunc_of_champion(mesh: EmbeddedMesh, folder: Path) -> Path:
+    """The champion's artifact wrapped as an MLflow pyfunc model (a loader module, no
+    pickle); returns the model folder `mlflow models serve` takes."""
+    import mlflow.pyfunc
+
+    from model_store import CHAMPION, ModelStore
+
+    models = ModelStore(mesh.url(20))
+    champion = models.by_alias("churn", CHAMPION)
+    if champion is None:
+        raise RuntimeError("the mesh has no champion: the bootstrap did not promote one")
+    artifact = models.download(champion.source, folder / "artifact")
+    mlflow.pyfunc.save_model(
+        path=str(folder / "pyfunc"),
+        loader_module="churn_pyfunc",
+        data_path=str(artifact),
+        code_paths=[str(HERE / "churn_pyfunc.py")],
+    )
+    return folder / "pyfunc"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rates", default="50,100,200", help="fixed rates, req/s")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    with embedded_mesh(bootstrap=True, predictor_replicas="2") as mesh:
+        print(f"mesh up (with the bootstrap champion) in {mesh.up_seconds:.1f} s", flush=True)
+        folder = Path(tempfile.mkdtemp(prefix="bench-rest-"))
+        model_dir = pyfunc_of_champion(mesh, folder)
+        port = free_base_port(1)
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir),
+            "--env-manager", "local", "-p", str(port), "-w", "1",
+            env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                mlflow_url = f"http://127.0.0.1:{port}"
+                for _ in range(300):
+                    try:
+                        if (await client.get(f"{mlflow_url}/ping")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
+                customers = [f"C-{n:06d}" for n in range(1, 1001)]
+                features = (
+                    await client.post(
+                        f"{mesh.url(2)}/v1/features/lookup",
+                        json={"customer_ids": customers[:200]},
+                    )
+                ).json()["features"]
+                rows = list(features.values())
+                token = mesh.token
+
+                def via_gateway(n: int) -> Any:
+                    return client.post(
+                        f"{mesh.url(0)}/v1/predict",
+                        json={"customer_id": customers[n % 200]},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+
+                def via_mlflow(n: int) -> Any:
+                    return client.post(
+                        f"{mlflow_url}/invocations",
+                        json={"dataframe_records": [rows[n % len(rows)]]},
+                    )
+
+                results = []
+                for name, request in (
+                    ("gateway", via_gateway),
+                    ("mlflow models serve", via_mlflow),
+                ):
+                    await saturate(client, request, args.concurrency, 2.0)  # warm-up
+                    throughput, latencies, failures = await saturate(
+                        client, request, args.concurrency, args.seconds
+                    )
+                    line = [name, f"{throughput:,.0f}", f"{percentile(latencies, 0.5):.1f}",
+                            f"{percentile(latencies, 0.99):.1f}", str(failures)]  # fmt: skip
+                    for rate in rates:
+                        fixed, fixed_failures = await fixed_rate(request, rate, args.seconds)
+                        line += [
+                            f"{percentile(fixed, 0.5):.1f} / {percentile(fixed, 0.99):.1f}"
+                            + (f" ({fixed_failures} failed)" if fixed_failures else "")
+                        ]
+                    results.append(line)
+                    print("  " + " | ".join(line), flush=True)
+        finally:
+            server.terminate()
+            await server.wait()
+        await ensure_topics(mesh.bootstrap_servers, [ECHO_REQUESTS, ECHO_RESULTS])
+        echo = await asyncio.create_subprocess_exec(
+            sys.executable, str(HERE / "bench_serving.py"), "--echo", mesh.bootstrap_servers
+        )
+        try:
+            echo_rows = await run_steps(
+                mesh.bootstrap_servers, ECHO_REQUESTS.name, ECHO_RESULTS.name, rates,
+                args.seconds, customers, echo=True, label="aiokafka request/reply echo",
+            )  # fmt: skip
+        finally:
+            echo.terminate()
+            await echo.wait()
+    print()
+    header = ["server", "req/s at saturation", "p50 ms", "p99 ms", "failed"]
+    header += [f"p50 / p99 ms at {rate:,.0f}/s" for rate in rates]
+    print(
+        table(
+            f"REST, same load generator ({args.concurrency} concurrent clients at saturation, "
+            f"open loop at fixed rates, {args.seconds:g} s each)",
+            header,
+            results,
+        )
+    )
+    gateway, mlflow_row = results
+    ratio = float(gateway[1].replace(",", "")) / float(mlflow_row[1].replace(",", ""))
+    print(f"gateway / mlflow req/s at saturation: {ratio:.2f}x")
+    print(
+        "broker floor, aiokafka request/reply echo p99 ms: "
+        + ", ".join(f"{row[1]}/s: {row[6]}" for row in echo_rows)
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
