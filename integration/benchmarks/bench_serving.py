@@ -226,6 +226,9 @@ async def run_steps(
             await generate(producer, request_topic, step_ref[0], rate, seconds, customers)
             await settle(step_ref[0], 15)
             rows.append(row(label, rate, step_ref[0]))
+            # Drain what is left (the unpaced step overfills) so the next measurement,
+            # echo or swap, does not share the machine with a backlog.
+            await settle(step_ref[0], 300)
             print("  " + " | ".join(rows[-1]), flush=True)
     finally:
         stop.set()
