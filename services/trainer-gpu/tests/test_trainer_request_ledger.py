@@ -1,0 +1,114 @@
+"""The trainer's durable request queue on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from trainer_gpu.adapters.request_ledger import RequestStatus, SqlRequestLedger, requests
+
+from mlops_contracts import (
+    DatasetSnapshot,
+    ModelTrained,
+    TrainingFailed,
+    TrainingReason,
+    TrainingRequested,
+)
+from service_kit.database import create_engine
+
+pytestmark = pytest.mark.connected
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def ledger(
+    request: pytest.FixtureRequest, sqlite_url: str
+) -> AsyncIterator[SqlRequestLedger]:
+    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    async with engine.begin() as connection:  # a clean table on the shared database
+        await connection.run_sync(requests.drop, checkfirst=True)
+    ledger = SqlRequestLedger(engine)
+    await ledger.create_schema()
+    yield ledger
+    await engine.dispose()
+
+
+def request_for(key: str) -> TrainingRequested:
+    return TrainingRequested(
+        idempotency_key=key,
+        model_name="churn",
+        reason=TrainingReason.MANUAL,
+        data_window_start=T0,
+        data_window_end=T0 + timedelta(days=20),
+        requested_at=T0 + timedelta(days=21),
+    )
+
+
+async def test_requests_queue_in_order_and_a_known_key_is_refused(
+    ledger: SqlRequestLedger,
+) -> None:
+    long_id = "e-" + "x" * 400  # CloudEvents ids have no length limit
+    assert await ledger.accept(request_for("k1"), event_id=long_id, correlation_id="c" * 300)
+    assert await ledger.accept(request_for("k2"), event_id="e-2", correlation_id=None)
+    assert not await ledger.accept(request_for("k1"), event_id="e-3", correlation_id=None)
+    job = await ledger.next_job()
+    assert job is not None
+    assert job.key == "k1"
+    assert job.request_event_id == long_id
+    assert job.status is RequestStatus.PENDING
+    assert job.request == request_for("k1")
+
+
+async def test_a_job_moves_from_running_to_its_outcome_to_published(
+    ledger: SqlRequestLedger,
+) -> None:
+    await ledger.accept(request_for("k1"), event_id="e-1", correlation_id=None)
+    run_id = uuid.uuid4().hex
+    await ledger.started("k1", run_id)
+    running = await ledger.get("k1")
+    assert running is not None
+    assert (running.status, running.run_id) == (RequestStatus.RUNNING, run_id)
+
+    trained = ModelTrained(
+        idempotency_key="k1",
+        model_name="churn",
+        model_version=3,
+        run_id=run_id,
+        model_uri="mlflow-artifacts:/1/run/artifacts/model",
+        sha256="a" * 64,
+        metrics={"roc_auc": 0.8},
+        dataset=DatasetSnapshot(
+            window_start=T0,
+            window_end=T0 + timedelta(days=20),
+            row_count=10,
+            content_sha256="b" * 64,
+            feature_view_versions={"customer_activity": "v1"},
+        ),
+        device="cpu",
+        trained_at=T0 + timedelta(days=21),
+    )
+    await ledger.finished("k1", trained)
+    stored = await ledger.next_job()  # finished but not published: still work to do
+    assert stored is not None
+    assert stored.status is RequestStatus.SUCCEEDED
+    assert stored.outcome == trained
+    await ledger.published("k1")
+    assert await ledger.next_job() is None
+
+    await ledger.accept(request_for("k2"), event_id="e-2", correlation_id=None)
+    failed = TrainingFailed(
+        idempotency_key="k2",
+        model_name="churn",
+        error_type="TrainingRefused",
+        reason="too few rows",
+        failed_at=T0,
+    )
+    await ledger.finished("k2", failed)
+    again = await ledger.get("k2")
+    assert again is not None
+    assert again.status is RequestStatus.FAILED
+    assert again.outcome == failed
