@@ -285,3 +285,14 @@ async def model_plane(
         publisher=recording_publisher,
     )
     await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """Each adapter test twice: on a real SQLite file and on the real PostgreSQL (which
+    fails, not skips, under CI when unreachable). Tests on the shared PostgreSQL database
+    drop and recreate their own tables."""
+    if request.param == "sqlite":
+        return sqlite_url
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -22,10 +22,9 @@ def label(record_id: str, day: float, churned: bool = False, customer: str = "c1
     return Label(record_id, customer, churned, observed - timedelta(hours=1), observed)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def label_log(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[SqlLabelLog]:
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+@pytest.fixture
+async def label_log(database_url: str) -> AsyncIterator[SqlLabelLog]:
+    engine = create_engine(database_url)
     log = SqlLabelLog(engine)
     async with engine.begin() as connection:  # a clean table per test on the shared database
         await connection.run_sync(labels_table.drop, checkfirst=True)

@@ -24,12 +24,9 @@ COMMON = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def ledger(
-    request: pytest.FixtureRequest, sqlite_url: str
-) -> AsyncIterator[SqlDecisionLedger]:
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+@pytest.fixture
+async def ledger(database_url: str) -> AsyncIterator[SqlDecisionLedger]:
+    engine = create_engine(database_url)
     async with engine.begin() as connection:  # a clean table on the shared database
         await connection.run_sync(decisions.drop, checkfirst=True)
     ledger = SqlDecisionLedger(engine)

@@ -23,12 +23,9 @@ pytestmark = pytest.mark.connected
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def ledger(
-    request: pytest.FixtureRequest, sqlite_url: str
-) -> AsyncIterator[SqlRequestLedger]:
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+@pytest.fixture
+async def ledger(database_url: str) -> AsyncIterator[SqlRequestLedger]:
+    engine = create_engine(database_url)
     async with engine.begin() as connection:  # a clean table on the shared database
         await connection.run_sync(requests.drop, checkfirst=True)
     ledger = SqlRequestLedger(engine)
