@@ -9,12 +9,11 @@ from churn_model.artifact import (
     save_model,
     spec_sha256,
 )
-from churn_model.metrics import METRICS, evaluate, roc_auc
+from churn_model.metrics import evaluate, roc_auc
 from churn_model.network import ChurnNet, FeatureRow, MissingFeature, encode, encode_columns
 from churn_model.spec import ModelSpec, Standardisation
 
 __all__ = [
-    "METRICS",
     "ArtifactRefused",
     "ChurnNet",
     "FeatureRow",

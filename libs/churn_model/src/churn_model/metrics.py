@@ -9,9 +9,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-METRICS = ("roc_auc", "accuracy", "log_loss", "positive_rate")
-"""Names of the metrics :func:`evaluate` returns; the gate's metric is one of them."""
-
 
 def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     """Area under the ROC curve: the probability that a random positive scores above a
@@ -34,7 +31,8 @@ def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
 
 
 def evaluate(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> dict[str, float]:
-    """Every metric of :data:`METRICS` for ``scores`` (probabilities) against ``labels``.
+    """``roc_auc``, ``accuracy`` (at ``threshold``), ``log_loss`` and ``positive_rate`` of
+    ``scores`` (probabilities) against ``labels``.
 
     Raises ``ValueError`` on empty or mismatched inputs or when only one class is present
     (AUC is undefined there, and a gate must not compare undefined numbers)."""

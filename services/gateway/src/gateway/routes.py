@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 from typing import Annotated
@@ -157,14 +158,22 @@ async def predict(request: Request) -> JSONResponse:
 
 
 def _parse(body: bytes, max_batch: int) -> tuple[list[PredictIn], bool]:
+    """The predictions asked for, and whether it was a single one. A JSON object with a
+    ``requests`` field is a batch; anything else is validated as one prediction."""
     try:
-        if body.lstrip().startswith(b"{") and b'"requests"' in body:
-            batch = PredictBatchIn.model_validate_json(body)
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON: let the model report it as a 422
+        parsed = None
+    try:
+        if isinstance(parsed, dict) and "requests" in parsed:
+            batch = PredictBatchIn.model_validate(parsed)
             if len(batch.requests) > max_batch:
                 raise too_large(
                     f"batch of {len(batch.requests)} predictions exceeds the limit of {max_batch}"
                 )
             return batch.requests, False
-        return [PredictIn.model_validate_json(body)], True
+        if parsed is None:
+            return [PredictIn.model_validate_json(body)], True
+        return [PredictIn.model_validate(parsed)], True
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False)) from None

@@ -1,0 +1,34 @@
+"""How POST /v1/predict bodies are read: one prediction or a batch, by shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+from gateway.routes import _parse
+
+
+def test_one_prediction_even_when_a_feature_is_named_requests() -> None:
+    body = json.dumps({"customer_id": "C-1", "features": {"requests": 3.0}}).encode()
+    items, single = _parse(body, max_batch=10)
+    assert single
+    assert items[0].customer_id == "C-1"
+    assert items[0].features == {"requests": 3.0}
+
+
+def test_a_batch_is_answered_in_order_and_limited() -> None:
+    body = json.dumps({"requests": [{"customer_id": "a"}, {"customer_id": "b"}]}).encode()
+    items, single = _parse(body, max_batch=10)
+    assert not single
+    assert [i.customer_id for i in items] == ["a", "b"]
+    with pytest.raises(HTTPException) as too_many:
+        _parse(body, max_batch=1)
+    assert too_many.value.status_code == 413
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"customer": "a"}', b'{"requests": []}'])
+def test_invalid_bodies_are_field_errors(body: bytes) -> None:
+    with pytest.raises(RequestValidationError):
+        _parse(body, max_batch=10)
