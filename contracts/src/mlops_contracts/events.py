@@ -159,6 +159,19 @@ class TrainingReason(StrEnum):
     BOOTSTRAP = "bootstrap"
 
 
+class SuppressionReason(StrEnum):
+    """Why the retrain trigger decided not to request a training."""
+
+    NOT_DRIFTED = "not_drifted"
+    NOT_DEGRADED = "not_degraded"
+    TOO_FEW_CONSECUTIVE_WINDOWS = "too_few_consecutive_windows"
+    COOLDOWN = "cooldown"
+    TRAINING_IN_FLIGHT = "training_in_flight"
+    TOO_FEW_NEW_LABELS = "too_few_new_labels"
+    EPISODE_ALREADY_HANDLED = "episode_already_handled"
+    STALE_MODEL_VERSION = "stale_model_version"
+
+
 class RejectionReason(StrEnum):
     """Why the promotion gate rejected a challenger."""
 
@@ -510,6 +523,29 @@ class TrainingRequested(Event):
         return self
 
 
+class TrainingSuppressed(Event):
+    """The retrain trigger judged a signal (drift, degraded performance, schedule, a manual
+    request) and decided not to request a training; the reason says which policy held it back.
+
+    Every decision is recorded, so the dashboard can show why a drifted window did not start
+    a training.
+    """
+
+    event_type: ClassVar[str] = "mlops.training.suppressed.v1"
+    key_field: ClassVar[str] = "model_name"
+    description: ClassVar[str] = "The retrain trigger decided not to request a training."
+
+    decision_id: Identifier = Field(description="Unique id of this decision.")
+    model_name: ModelName = Field(description="Model the signal was about (record key).")
+    signal: TrainingReason = Field(description="Kind of signal that was judged.")
+    reason: SuppressionReason = Field(description="Which policy held the training back.")
+    detail: Text = Field(description="Human-readable explanation with the numbers.")
+    triggering_event_ids: tuple[Identifier, ...] = Field(
+        default=(), description="CloudEvents ids of the events that were judged."
+    )
+    decided_at: AwareDatetime = Field(description="When the decision was made.")
+
+
 class TrainingProgress(Event):
     """One finished epoch of a training run (for the dashboard's progress bar)."""
 
@@ -756,6 +792,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     LabelObserved,
     FeaturesMaterialized,
     TrainingRequested,
+    TrainingSuppressed,
     TrainingProgress,
     ModelTrained,
     TrainingFailed,

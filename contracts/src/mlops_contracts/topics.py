@@ -37,6 +37,7 @@ from .events import (
     TrainingFailed,
     TrainingProgress,
     TrainingRequested,
+    TrainingSuppressed,
 )
 
 __all__ = [
@@ -198,6 +199,19 @@ TOPICS: tuple[TopicSpec, ...] = (
         consumers=("trainer-gpu", "monitor"),
     ),
     TopicSpec(
+        name="training.suppressed",
+        partitions=1,
+        key_field="model_name",
+        event_types=(TrainingSuppressed,),
+        retention=30 * _DAY,
+        description=(
+            "The retrain trigger's decisions not to train, with the policy that held each one "
+            "back, for the dashboard's timeline. Low volume, one partition."
+        ),
+        producers=("retrain-trigger",),
+        consumers=("monitor",),
+    ),
+    TopicSpec(
         name="training.progress",
         partitions=1,
         key_field="model_name",
@@ -286,7 +300,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         retention=30 * _DAY,
         description="Per-window data drift reports; low volume, ordered on one partition.",
         producers=("monitor",),
-        consumers=("retrain-trigger",),
+        consumers=("retrain-trigger", "monitor"),
     ),
     TopicSpec(
         name="monitoring.performance",
@@ -296,7 +310,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         retention=30 * _DAY,
         description="Per-window live performance from delayed labels; low volume, one partition.",
         producers=("monitor",),
-        consumers=("retrain-trigger",),
+        consumers=("retrain-trigger", "monitor"),
     ),
 )
 """The catalogue of topics, in the order of the event flow."""

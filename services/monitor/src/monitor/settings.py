@@ -2,10 +2,11 @@
 
 from pydantic_settings import SettingsConfigDict
 
+from monitor.dashboard.settings import DashboardSettings
 from service_kit import ServiceSettings
 
 
-class MonitorSettings(ServiceSettings):
+class MonitorSettings(ServiceSettings, DashboardSettings):
     """Monitor: drift and performance windows, Prometheus metrics, the drift dashboard."""
 
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="forbid", frozen=True)
