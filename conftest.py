@@ -175,6 +175,8 @@ class RecordingPublisher:
 
     def __init__(self) -> None:
         self.published: list[tuple[Any, str | None, str | None]] = []
+        self.topics: list[str | None] = []
+        """The explicit topic of each published event (None: its catalogue topic)."""
         self.fail_next = 0
 
     async def publish(
@@ -189,7 +191,12 @@ class RecordingPublisher:
             self.fail_next -= 1
             raise ConnectionError("broker unavailable (test)")
         self.published.append((event, event_id, correlation_id))
+        self.topics.append(topic)
         return event_id or f"generated-{len(self.published)}"
+
+    async def publish_all(self, outgoing: Any) -> None:
+        for item in outgoing:
+            await self.publish(item.event, topic=item.topic, correlation_id=item.correlation_id)
 
     def events(self, kind: type[Any]) -> list[Any]:
         """The published events of one type, in order."""

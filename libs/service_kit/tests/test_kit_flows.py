@@ -18,7 +18,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic_settings import SettingsConfigDict
 
 from mlops_contracts import Envelope, LabelObserved, TopicSpec, dead_letter_topic
-from service_kit import RetryPolicy, ServiceRuntime, ServiceSettings, ensure_topics
+from service_kit import Outgoing, RetryPolicy, ServiceRuntime, ServiceSettings, ensure_topics
 
 
 class FlowSettings(ServiceSettings):
@@ -170,6 +170,39 @@ async def test_replayed_event_is_processed_once_even_after_restart(
         await second.publisher.publish(label("c-4"), topic=topic.name, event_id="evt-C")
         await eventually(lambda: "evt-C" in handled)
     assert handled == ["evt-A", "evt-B", "evt-C"]
+
+
+async def test_publish_all_sends_each_event_to_its_topic_with_its_correlation_id(
+    mode: str, bootstrap: str, tmp_path: Path
+) -> None:
+    catalogue, other = topic_spec(), topic_spec()
+    received: list[tuple[str, str, str | None]] = []
+
+    def collect(topic: TopicSpec) -> Callable[[Envelope[LabelObserved]], Any]:
+        async def handle(envelope: Envelope[LabelObserved]) -> None:
+            received.append((topic.name, envelope.data.customer_id, envelope.correlation_id))
+
+        return handle
+
+    runtime = runtime_for(tmp_path, bootstrap)
+    runtime.consume(catalogue, collect(catalogue), group_id=f"g-{uuid.uuid4().hex[:6]}")
+    runtime.consume(other, collect(other), group_id=f"g-{uuid.uuid4().hex[:6]}")
+    if mode == "real":
+        await ensure_topics(bootstrap, [other])
+    async with running(runtime, mode, catalogue):
+        await runtime.publisher.publish_all(
+            [
+                Outgoing(label("c-1"), topic=catalogue.name, correlation_id="k-1"),
+                Outgoing(label("c-2"), topic=other.name),
+                Outgoing(label("c-3"), topic=catalogue.name, correlation_id="k-3"),
+            ]
+        )
+        await eventually(lambda: len(received) == 3)
+    assert sorted(received) == [
+        (catalogue.name, "c-1", "k-1"),
+        (catalogue.name, "c-3", "k-3"),
+        (other.name, "c-2", None),
+    ]
 
 
 # -- Real broker only: commits, redelivery and drain are what the in-memory broker fakes. --

@@ -8,13 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from predictor.decoding import InvalidPredictionRequest
 from predictor.domain.feature_rows import Refusal, feature_row
 from predictor.serving import ModelSlot, ModelSwapper, Predictor
 
 from mlops_contracts import (
+    Envelope,
     ModelPromoted,
     ModelTrained,
     PredictionErrorCode,
+    PredictionMade,
     PredictionRequested,
     PredictionStatus,
     PredictorModelLoaded,
@@ -118,6 +121,63 @@ async def test_requests_are_scored_by_the_champion_or_answered_with_the_reason(
     assert [a.request_id for a in (ok, overridden, unknown, invalid, late)] == [
         r.request_id for r in requests
     ]
+
+
+def envelope(data: Any, correlation_id: str | None = None) -> Envelope[Any]:
+    return Envelope(
+        id=f"e-{uuid.uuid4().hex[:10]}",
+        source="urn:test",
+        type=PredictionRequested.event_type,
+        time=None,
+        subject=data.customer_id,
+        correlation_id=correlation_id,
+        data=data,
+    )
+
+
+async def test_a_batch_is_answered_on_the_results_topic_and_only_replies_topics(
+    model_plane: Any,
+) -> None:
+    model = f"churn-{uuid.uuid4().hex[:8]}"
+    await champion(model_plane, model)
+    _, swapper, predictor = replica(model_plane, model)
+    await swapper.load_champion()
+    known = model_plane.history.labels[0].customer_id
+    batch = [
+        envelope(request(model_plane, known), correlation_id="c-1"),
+        envelope(request(model_plane, known, reply_to="predictions.replies.gw-1")),
+        envelope(request(model_plane, known, reply_to="customer.activity")),  # not a reply topic
+        envelope(InvalidPredictionRequest("r-bad", known, "predictions.replies.gw-1", "no body")),
+    ]
+    published_before = len(model_plane.publisher.published)
+
+    await predictor.serve(batch)
+
+    sent = list(
+        zip(
+            [event for event, _, _ in model_plane.publisher.published[published_before:]],
+            model_plane.publisher.topics[published_before:],
+            [c for _, _, c in model_plane.publisher.published[published_before:]],
+            strict=True,
+        )
+    )
+    assert all(isinstance(event, PredictionMade) for event, _, _ in sent)
+    to_results = [(e.request_id, c) for e, topic, c in sent if topic is None]
+    to_replies = [(e.request_id, topic) for e, topic, _ in sent if topic is not None]
+    ids = [b.data.request_id for b in batch]
+    assert to_results == [
+        (ids[0], "c-1"),
+        (ids[1], batch[1].id),
+        (ids[2], batch[2].id),
+        ("r-bad", batch[3].id),
+    ]
+    assert to_replies == [
+        (ids[1], "predictions.replies.gw-1"),
+        ("r-bad", "predictions.replies.gw-1"),
+    ]
+    [bad] = [e for e, topic, _ in sent if topic is None and e.request_id == "r-bad"]
+    assert bad.error_code is PredictionErrorCode.INVALID_REQUEST
+    assert bad.error_reason == "no body"
 
 
 async def test_without_a_champion_requests_get_model_unavailable(model_plane: Any) -> None:

@@ -11,7 +11,14 @@ from service_kit.consumption import (
 )
 from service_kit.dead_letters import DeadLetters
 from service_kit.idempotency import InMemoryProcessedEvents, ProcessedEvents, SqlProcessedEvents
-from service_kit.kafka import EventPublisher, Publisher, create_broker, ensure_topics
+from service_kit.kafka import (
+    BatchPublisher,
+    EventPublisher,
+    Outgoing,
+    Publisher,
+    create_broker,
+    ensure_topics,
+)
 from service_kit.runtime import DependencyNotReady, ServiceRuntime
 from service_kit.service_app import Runtime, create_service_app
 from service_kit.serving import serve
@@ -19,6 +26,7 @@ from service_kit.settings import KAFKA_PROFILES, KafkaClientProfile, ServiceSett
 
 __all__ = [
     "KAFKA_PROFILES",
+    "BatchPublisher",
     "DeadLetters",
     "DependencyNotReady",
     "EventConsumer",
@@ -26,6 +34,7 @@ __all__ = [
     "InMemoryProcessedEvents",
     "KafkaClientProfile",
     "Outcome",
+    "Outgoing",
     "ProcessedEvents",
     "Publisher",
     "RetryPolicy",

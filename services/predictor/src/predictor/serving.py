@@ -23,20 +23,17 @@ from mlops_contracts import (
     PredictorModelLoaded,
     PredictorModelRefused,
     RefusalReason,
-    topic_for,
 )
 from model_store import CHAMPION, ModelStore, ModelStoreError, ModelVersionInfo
 from predictor.decoding import InvalidPredictionRequest
 from predictor.domain.feature_rows import Refusal, feature_row
-from service_kit import Publisher
+from service_kit import BatchPublisher, Outgoing, Publisher
 
 if TYPE_CHECKING:
     from churn_features.domain import OnlineFeatures
     from churn_features.store import CustomerFeatureStore
 
 logger = logging.getLogger(__name__)
-
-RESULTS = topic_for(PredictionMade).name
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ class Predictor:
 
     slot: ModelSlot
     features: CustomerFeatureStore
-    publisher: Publisher
+    publisher: BatchPublisher
     replica_id: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -74,8 +71,7 @@ class Predictor:
         started = time.perf_counter()
         valid = [e.data for e in envelopes if isinstance(e.data, PredictionRequested)]
         scored = iter(await self.answer(valid))
-        sends = []
-        topics: list[str] = []
+        outgoing: list[Outgoing] = []
         for envelope in envelopes:
             data: PredictionRequested | InvalidPredictionRequest = envelope.data
             if isinstance(data, PredictionRequested):
@@ -89,25 +85,17 @@ class Predictor:
                     started,
                 )
             correlation = envelope.correlation_id or envelope.id
-            sends.append(self.publisher.publish(answer, correlation_id=correlation))
-            topics.append(RESULTS)
+            outgoing.append(Outgoing(answer, correlation_id=correlation))
             if data.reply_to and data.reply_to.startswith(REPLY_TOPIC_PREFIX):
-                sends.append(
-                    self.publisher.publish(answer, topic=data.reply_to, correlation_id=correlation)
-                )
-                topics.append(data.reply_to)
-        outcomes = await asyncio.gather(*sends, return_exceptions=True)
-        failed = [
-            (topic, outcome)
-            for topic, outcome in zip(topics, outcomes, strict=True)
-            if isinstance(outcome, BaseException)
-        ]
-        if failed:
+                outgoing.append(Outgoing(answer, topic=data.reply_to, correlation_id=correlation))
+        try:
+            await self.publisher.publish_all(outgoing)
+        except Exception:
             logger.warning(
                 "answers not published; the batch is retried",
-                extra={"failed": len(failed), "topics": sorted({t for t, _ in failed})},
+                extra={"answers": len(outgoing)},
             )
-            raise failed[0][1]
+            raise
 
     async def answer(self, requests: Sequence[PredictionRequested]) -> list[PredictionMade]:
         """The answers, in request order."""
