@@ -171,7 +171,7 @@ TOPICS: tuple[TopicSpec, ...] = (
             "longer than any label delay."
         ),
         producers=("ingest",),
-        consumers=("trainer-gpu", "registry", "monitor"),
+        consumers=("trainer-gpu", "registry", "monitor", "retrain-trigger"),
     ),
     TopicSpec(
         name="features.materialized",

@@ -1,53 +1,81 @@
-"""``python -m retrain_trigger.request`` (the CronJob's command) against a real broker."""
+"""``python -m retrain_trigger.request`` (the CronJob's command) against a real broker and the
+service's decision ledger (a SQLite file here)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from retrain_trigger.request import main
 
-from mlops_contracts import TrainingReason, TrainingRequested, decode, topic_for
+from mlops_contracts import (
+    TrainingReason,
+    TrainingRequested,
+    TrainingSuppressed,
+    decode,
+    topic_for,
+)
 from service_kit import ensure_topics
 
 TOPIC = topic_for(TrainingRequested)
 
 
-async def find(bootstrap: str, key: str) -> TrainingRequested:
+async def find(bootstrap: str, key: str) -> list[TrainingRequested]:
+    """Every TrainingRequested with ``key`` on the topic (waits for the first)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
+    found: list[TrainingRequested] = []
     try:
         partition = TopicPartition(TOPIC.name, 0)
         consumer.assign([partition])
         await consumer.seek_to_beginning(partition)
         async with asyncio.timeout(20):
-            async for record in consumer:
-                event = decode(record.value, record.headers, key=record.key).data
-                if isinstance(event, TrainingRequested) and event.idempotency_key == key:
-                    return event
+            while not found:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for records in batches.values():
+                    for record in records:
+                        event = decode(record.value, record.headers, key=record.key).data
+                        if isinstance(event, TrainingRequested) and event.idempotency_key == key:
+                            found.append(event)
     finally:
         await consumer.stop()
-    raise AssertionError("not found")
+    return found
 
 
 @pytest.mark.connected
 def test_it_publishes_one_scheduled_request_with_a_window_that_leaves_a_holdout(
-    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    asyncio.run(ensure_topics(kafka_bootstrap, [TOPIC]))
+    asyncio.run(ensure_topics(kafka_bootstrap, [TOPIC, topic_for(TrainingSuppressed)]))
     monkeypatch.setenv("RETRAIN_TRIGGER_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("RETRAIN_TRIGGER_DATA_DIR", str(tmp_path))
     key = f"retrain-schedule-{uuid.uuid4().hex[:8]}"
-    status = main(["--idempotency-key", key, "--window-days", "20", "--holdout-days", "3"])
-    assert status == 0
+    args = ["--idempotency-key", key, "--window-days", "20", "--holdout-days", "3"]
+    assert main(args) == 0
     assert f"TrainingRequested {key} (schedule" in capsys.readouterr().out
-    event = asyncio.run(find(kafka_bootstrap, key))
+    # The job retried (backoffLimit): the recorded decision, no second request.
+    assert main(args) == 0
+    [event] = asyncio.run(find(kafka_bootstrap, key))
     assert event.reason is TrainingReason.SCHEDULE
     assert event.model_name == "churn"
+    assert event.requested_by == "retrain-trigger.request"
     assert event.data_window_end - event.data_window_start == timedelta(days=20)
     assert event.requested_at - event.data_window_end == timedelta(days=3)
+    # Another request while that training is in flight: held back, unless forced.
+    other = ["--idempotency-key", f"{key}-b", "--reason", "manual"]
+    assert main(other) == 3
+    assert "training_in_flight" in capsys.readouterr().err
+    assert main([*other, "--force"]) == 0  # the same key, forced: judged anew
+    [forced] = asyncio.run(find(kafka_bootstrap, f"{key}-b"))
+    assert forced.reason is TrainingReason.MANUAL
+    assert (tmp_path / "retrain-trigger.db").is_file()  # the service's own ledger
 
 
 def test_a_window_that_cannot_exist_is_refused_before_connecting(

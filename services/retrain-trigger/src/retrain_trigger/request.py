@@ -1,10 +1,14 @@
-"""``python -m retrain_trigger.request``: publish one ``TrainingRequested`` and exit.
+"""``python -m retrain_trigger.request``: request one training through the trigger's
+decision ledger, publish it, and exit.
 
-What a scheduler runs (the Kubernetes CronJob, cron, a CI job) to request a scheduled or
-manual retraining. It publishes the very event the retrain trigger's policy publishes, with
-the service's own Kafka settings (``RETRAIN_TRIGGER_*``, SASL included), and exits 0 once
-the broker acknowledged it. The idempotency key makes a re-run of the same job harmless:
-the trainer starts no second run for a key it knows.
+What a scheduler runs (the Kubernetes CronJob, cron, a CI job) or a person at a shell. It
+uses the service's own settings (``RETRAIN_TRIGGER_*``: Kafka with SASL, and the service's
+state database, so it shares the service's decision ledger): the request is judged like a
+``POST /v1/trigger`` (no window counting, cooldown or label minimum, but not while another
+training is in flight unless ``--force``), recorded, then published. The idempotency key
+makes a re-run of the same job harmless: it returns the recorded decision (republishing its
+event, with the same event id, if it was never acknowledged), and the trainer starts no
+second run for a key it knows.
 """
 
 from __future__ import annotations
@@ -12,21 +16,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from mlops_contracts import ContractError, TrainingReason, TrainingRequested, service_source
+from mlops_contracts import ContractError, TrainingReason, service_source
+from retrain_trigger.adapters.ledger import SqlTriggerLedger, StoredDecision
+from retrain_trigger.domain.policy import ExplicitRequest, Outcome
+from retrain_trigger.service import RetrainTrigger
 from retrain_trigger.settings import RetrainTriggerSettings
 from service_kit import EventPublisher, create_broker
+from service_kit.database import create_engine
+
+REQUESTED_BY = "retrain-trigger.request"
+
+EXIT_REQUESTED = 0
+EXIT_NOT_PUBLISHED = 1
+EXIT_INVALID = 2
+EXIT_SUPPRESSED = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (``--help`` explains each option)."""
     parser = argparse.ArgumentParser(
         prog="python -m retrain_trigger.request",
-        description="Publish one TrainingRequested to training.requested and exit.",
+        description="Request one training through the retrain trigger's policy and publish "
+        "the TrainingRequested to training.requested.",
     )
     parser.add_argument(
         "--reason",
@@ -41,64 +56,88 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", default="churn", help="registered model to train (churn)")
     parser.add_argument(
-        "--window-days", type=float, default=30.0, help="length of the data window (30)"
+        "--window-days", type=float, default=None, help="length of the data window (the setting)"
     )
     parser.add_argument(
         "--holdout-days",
         type=float,
-        default=2.0,
-        help="the window ends this long ago, leaving fresh labels to the promotion gate (2)",
+        default=None,
+        help="the window ends this long ago, leaving fresh labels to the promotion gate "
+        "(the setting)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="request even while another training is in flight",
     )
     return parser
 
 
-def training_request(args: argparse.Namespace, now: datetime) -> TrainingRequested:
-    """The event ``args`` ask for, with its window ending ``holdout_days`` before ``now``."""
-    end = now - timedelta(days=args.holdout_days)
-    return TrainingRequested(
-        idempotency_key=args.idempotency_key,
+def explicit_request(args: argparse.Namespace) -> ExplicitRequest:
+    """The request ``args`` describe (raises ValueError when it cannot exist)."""
+    return ExplicitRequest(
         model_name=args.model,
+        idempotency_key=args.idempotency_key,
         reason=TrainingReason(args.reason),
-        data_window_start=end - timedelta(days=args.window_days),
-        data_window_end=end,
-        requested_by="retrain-trigger.request",
-        requested_at=now,
+        force=args.force,
+        window_days=args.window_days,
+        holdout_days=args.holdout_days,
+        requested_by=REQUESTED_BY,
     )
 
 
-async def publish(settings: RetrainTriggerSettings, request: TrainingRequested) -> str:
-    """Publish ``request``; returns its event id once the broker acknowledged it."""
+async def decide_and_publish(
+    settings: RetrainTriggerSettings, request: ExplicitRequest
+) -> StoredDecision:
+    """Judge ``request`` in the service's ledger and publish the decision's event."""
+    engine = create_engine(settings.state_database_url)
     broker = create_broker(settings, CollectorRegistry())
-    await broker.connect()
     try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ledger = SqlTriggerLedger(engine)
+        await ledger.create_schema()
+        await broker.connect()
         publisher = EventPublisher(
             broker, source=service_source(settings.service_name, settings.instance_id)
         )
-        return await publisher.publish(request)
+        trigger = RetrainTrigger(ledger=ledger, publisher=publisher, policy=settings.policy())
+        return await trigger.on_explicit(request)
     finally:
         await broker.stop()
+        await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; exit status 0 published, 2 bad arguments or settings, 1 not published."""
+    """Entry point; exit status 0 requested, 3 suppressed (a training is in flight), 2 bad
+    arguments or settings, 1 not decided or not published (database or broker down)."""
     args = build_parser().parse_args(argv)
     try:
         settings = RetrainTriggerSettings()
-        request = training_request(args, datetime.now(UTC))
+        request = explicit_request(args)
+        settings.policy()
     except (ValidationError, ContractError, ValueError) as error:
         print(f"retrain_trigger.request: invalid request or settings:\n{error}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     try:
-        event_id = asyncio.run(publish(settings, request))
-    except Exception as error:  # any failure to reach the broker: say so, exit non-zero
+        stored = asyncio.run(decide_and_publish(settings, request))
+    except Exception as error:  # any failure to reach the database or the broker: say so
         print(f"retrain_trigger.request: not published: {error}", file=sys.stderr)
-        return 1
+        return EXIT_NOT_PUBLISHED
+    decision = stored.decision
+    if decision.outcome is Outcome.SUPPRESSED:
+        print(
+            f"TrainingSuppressed {decision.decision_id} ({decision.reason}): {decision.detail}",
+            file=sys.stderr,
+        )
+        return EXIT_SUPPRESSED
+    assert decision.data_window_start is not None
+    assert decision.data_window_end is not None
     print(
-        f"TrainingRequested {request.idempotency_key} ({request.reason}, window "
-        f"{request.data_window_start:%Y-%m-%d %H:%M} .. {request.data_window_end:%Y-%m-%d %H:%M}"
-        f") published as event {event_id}"
+        f"TrainingRequested {decision.idempotency_key} ({decision.signal}, window "
+        f"{decision.data_window_start:%Y-%m-%d %H:%M} .. {decision.data_window_end:%Y-%m-%d %H:%M}"
+        f") published as event {decision.event_id}"
     )
-    return 0
+    return EXIT_REQUESTED
 
 
 if __name__ == "__main__":
