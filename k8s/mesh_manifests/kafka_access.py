@@ -47,6 +47,8 @@ GROUP_PREFIXES: Mapping[str, tuple[str, ...]] = {
     # Each keeps its own label log, read in a group of its own beside its main one.
     "trainer-gpu": ("trainer-gpu.",),
     "registry": ("registry.",),
+    # The dashboard replays the loop's topics in a fresh group at every start.
+    "monitor": ("monitor.",),
     EXTERNAL: ("client-",),
 }
 """Consumer-group name prefixes a participant may read, beside its literal group."""

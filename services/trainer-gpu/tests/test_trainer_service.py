@@ -71,6 +71,17 @@ async def test_a_request_trains_logs_every_epoch_registers_a_challenger_and_anno
     loaded = model_plane.models.load(challenger)  # the artifact verifies
     assert len(loaded.scores(rebuilt.feature_rows()[:10])) == 10
 
+    # The monitor's drift reference: raw (unstandardised) training features, sampled.
+    reference = model_plane.models.read_json(trained.run_id, "reference_sample.json")
+    assert reference is not None
+    assert reference["format"] == 1
+    assert reference["training_rows"] == len(rebuilt.frame)
+    assert reference["sample_rows"] == min(5000, len(rebuilt.frame))
+    assert set(reference["columns"]) == set(loaded.spec.feature_names)
+    charges = reference["columns"]["monthly_charges"]
+    assert set(charges) <= set(rebuilt.frame["monthly_charges"].astype(float))
+    assert reference["columns"]["plan"][0] in {"basic", "standard", "premium"}
+
 
 async def test_a_replayed_request_starts_no_second_run(model_plane: Any) -> None:
     model = name()

@@ -14,6 +14,7 @@ from trainer_gpu.training import (
     EpochReport,
     TrainedModel,
     TrainingRefused,
+    reference_sample,
     train_classifier,
 )
 
@@ -113,3 +114,39 @@ def test_scores_of_the_trained_network_match_the_validation_metric() -> None:
     model = train(frame)
     scores = torch.sigmoid(model.network(encode(frame.to_dict("records"), model.spec)))
     assert 0.8 < roc_auc(scores.tolist(), frame["churned"].tolist()) <= 1.0
+
+
+def test_the_reference_sample_is_a_seeded_subset_of_the_raw_columns() -> None:
+    frame = synthetic(800, 0.3)
+    document = reference_sample(
+        frame,
+        model_name="m",
+        numeric_features=["usage"],
+        categorical_features={"plan": ["basic", "premium"]},
+        feature_view_version="v1",
+        max_rows=300,
+        seed=3,
+    )
+    again = reference_sample(
+        frame,
+        model_name="m",
+        numeric_features=["usage"],
+        categorical_features={"plan": ["basic", "premium"]},
+        feature_view_version="v1",
+        max_rows=300,
+        seed=3,
+    )
+    assert document == again
+    columns: Any = document["columns"]
+    assert document["training_rows"] == 800
+    assert document["sample_rows"] == len(columns["usage"]) == len(columns["plan"]) == 300
+    assert set(columns["usage"]) <= set(frame["usage"])  # raw values, not standardised
+    assert set(columns["plan"]) <= {"basic", "premium"}
+    small = reference_sample(
+        frame.head(50),
+        model_name="m",
+        numeric_features=["usage"],
+        categorical_features={"plan": ["basic", "premium"]},
+        feature_view_version=None,
+    )
+    assert small["sample_rows"] == 50

@@ -28,10 +28,12 @@ from service_kit import Publisher
 from trainer_gpu.adapters.request_ledger import Outcome, SqlRequestLedger, TrainingJob
 from trainer_gpu.domain.training_config import TrainingConfig
 from trainer_gpu.training import (
+    REFERENCE_SAMPLE_PATH,
     VALIDATION_METRIC,
     EpochReport,
     TrainedModel,
     TrainingRefused,
+    reference_sample,
     train_classifier,
 )
 
@@ -234,6 +236,16 @@ class Trainer:
             self._fit, labelled, job, run.run_id, asyncio.get_running_loop()
         )
         await asyncio.to_thread(models.log_metrics, run.run_id, trained.metrics, trained.best_epoch)
+        # The monitor's drift reference: raw feature values the model was trained on.
+        reference = reference_sample(
+            labelled.frame,
+            model_name=request.model_name,
+            numeric_features=NUMERIC_FEATURES,
+            categorical_features=CATEGORICAL_FEATURES,
+            feature_view_version=FEATURE_VIEW_VERSION,
+            seed=self.config.seed,
+        )
+        await asyncio.to_thread(models.log_json, run.run_id, reference, REFERENCE_SAMPLE_PATH)
         with tempfile.TemporaryDirectory(prefix="model-") as scratch:
             folder = Path(scratch)
             sha256 = await asyncio.to_thread(save_model, folder, trained.spec, trained.network)

@@ -21,6 +21,11 @@ from trainer_gpu.domain.training_config import TrainingConfig
 
 VALIDATION_METRIC = "roc_auc"
 
+REFERENCE_SAMPLE_PATH = "reference_sample.json"
+"""Run artifact with a sample of the raw training features: the monitor's drift reference."""
+REFERENCE_SAMPLE_FORMAT = 1
+REFERENCE_SAMPLE_ROWS = 5000
+
 
 class TrainingRefused(ValueError):
     """The data cannot train a model (too few rows, one class only); the message says why."""
@@ -158,6 +163,42 @@ def train_classifier(
         samples_per_second=float(np.mean([r.samples_per_second for r in history])),
         history=history,
     )
+
+
+def reference_sample(
+    frame: pd.DataFrame,
+    *,
+    model_name: str,
+    numeric_features: Sequence[str],
+    categorical_features: Mapping[str, Sequence[str]],
+    feature_view_version: str | None,
+    max_rows: int = REFERENCE_SAMPLE_ROWS,
+    seed: int = 0,
+) -> dict[str, object]:
+    """A seeded sample of at most ``max_rows`` training rows of the raw (unstandardised)
+    feature columns, column-wise, as the JSON document the monitor reads as its drift
+    reference (format ``REFERENCE_SAMPLE_FORMAT``; see the monitor's README)."""
+    rows = len(frame)
+    if rows > max_rows:
+        picked = np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
+        sample = frame.iloc[picked]
+    else:
+        sample = frame
+    columns: dict[str, list[float] | list[str]] = {}
+    for name in numeric_features:
+        columns[name] = [float(value) for value in sample[name].to_numpy(dtype=np.float64)]
+    for name in categorical_features:
+        columns[name] = [str(value) for value in sample[name]]
+    return {
+        "format": REFERENCE_SAMPLE_FORMAT,
+        "model_name": model_name,
+        "feature_view_version": feature_view_version,
+        "numeric_features": list(numeric_features),
+        "categorical_features": {name: list(v) for name, v in categorical_features.items()},
+        "training_rows": rows,
+        "sample_rows": len(sample),
+        "columns": columns,
+    }
 
 
 def _check_trainable(labels: np.ndarray, config: TrainingConfig) -> None:
