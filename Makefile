@@ -12,7 +12,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PARTS))
 PYTEST_ARGS ?=
 
 .PHONY: help install up down status endpoints logs feature-views bench-data contracts contracts-check lint format \
-        test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train bench-model lock clean
+        test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train demo demo-down bench-model lock clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -58,6 +58,12 @@ bootstrap: install ## Train and promote a first champion if the running mesh has
 train: install ## Request a training run by hand and follow it to the gate's decision (mlops train --help)
 	@$(BIN)/mlops train $(ARGS)
 
+demo: install ## The closed loop, live, on a demo mesh (var/demo, ports 8800+): stream traffic, inject drift, narrate until the new model serves (ARGS=--scenario concept)
+	@$(BIN)/mlops demo $(ARGS)
+
+demo-down: ## Stop the demo mesh
+	@if [ -x $(BIN)/mlops ]; then $(BIN)/mlops demo --stop; else echo "The demo mesh is not running."; fi
+
 bench-model: install ## Model-plane benchmark: s/epoch and samples/s per device; TrainingRequested -> decision (~50k rows)
 	$(BIN)/python services/trainer-gpu/benchmarks/bench_model_plane.py $(ARGS)
 
@@ -80,7 +86,7 @@ format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint contracts-check k8s-validate ## Lint, check contracts and k8s/, then every test: unit, component, connected, e2e
+test: install lint contracts-check k8s-validate browser ## Lint, check contracts and k8s/, then every test: unit, component, connected, e2e
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install ## Only the tests that need no broker, database or processes
@@ -91,6 +97,17 @@ test-connected: install ## Only the tests against the real broker and databases
 
 test-e2e: install ## Only the tests that run the whole mesh as processes
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+.PHONY: browser
+browser: ## Install Debian's chromium for the dashboard's browser test, if missing (apt-get; once)
+	@chromium=$${MLOPS_TEST_CHROMIUM:-/usr/bin/chromium}; \
+	if [ -x "$$chromium" ]; then echo "browser: $$("$$chromium" --version 2>/dev/null || echo "$$chromium")"; \
+	else \
+	  command -v apt-get >/dev/null || { echo "error: no $$chromium and no apt-get: install Chromium, set MLOPS_TEST_CHROMIUM" >&2; exit 1; }; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing chromium (Debian package) for the dashboard's browser test"; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium; \
+	fi
 
 k8s-validate: install ## Render every k8s overlay; check schemas, policy, network, Kafka topics/ACLs, settings
 	$(BIN)/python k8s/validate.py
@@ -110,3 +127,4 @@ lock: ## Re-resolve lock.in and every part's dependencies into the pinned constr
 
 clean: down ## Stop the mesh and delete its state (var/) and caches
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from mesh_under_test import MeshUnderTest, booted_mesh
 
 from mesh.control import process_alive as alive
 from mesh.plan import SERVICES
 from mlops_contracts import topics_to_create
 
-ROOT = Path(__file__).resolve().parents[1]
 EXPECTED_SERVICES = [
     *(spec.name for spec in SERVICES if not spec.replicated),
     "predictor-1",
@@ -36,74 +33,10 @@ EXPECTED_SERVICES = [
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-def free_port_block(size: int = 20) -> int:
-    for _ in range(200):
-        # Below Linux's ephemeral range (32768+), where client sockets take their ports.
-        base = random.randrange(20000, 32000, size)
-        if all(_free(port) for port in range(base, base + size)):
-            return base
-    raise RuntimeError("no free block of ports")
-
-
-class MeshUnderTest:
-    def __init__(self, home: Path) -> None:
-        base = free_port_block()
-        # The user's own MLOPS_MESH_* settings must not leak into the mesh under test.
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_MESH_")}
-        self.home = home
-        self.env = {
-            **inherited,
-            "MLOPS_MESH_PREDICTOR_REPLICAS": "2",
-            "MLOPS_MESH_HOME": str(home),
-            "MLOPS_MESH_BASE_PORT": str(base),
-            "MLOPS_MESH_BROKER_PORT": str(base + 19),
-        }
-        self.bootstrap = f"127.0.0.1:{base + 19}"
-        self.base = base
-        self.up_output = ""
-
-    def url(self, offset: int) -> str:
-        return f"http://127.0.0.1:{self.base + offset}"
-
-    def run(self, *command: str, timeout: float = 480) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mesh", *command],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def status(self) -> dict[str, list[str]]:
-        out = self.run("status").stdout.splitlines()
-        return {line.split()[0]: line.split() for line in out[1:-1]}
-
-    def ready_urls(self) -> dict[str, str]:
-        return {
-            name: f"http://127.0.0.1:{fields[4]}/ready"
-            for name, fields in self.status().items()
-            if name not in ("broker", "mlflow")
-        }
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshUnderTest]:
-    under_test = MeshUnderTest(tmp_path_factory.mktemp("mesh"))
-    started = time.monotonic()
-    result = under_test.run("up")
-    under_test.up_output = result.stdout
-    print(f"\nmesh up: {time.monotonic() - started:.1f} s\n{result.stdout}")
-    try:
-        assert result.returncode == 0, result.stdout + result.stderr
+    with booted_mesh(tmp_path_factory.mktemp("mesh")) as under_test:
         yield under_test
-    finally:
-        under_test.run("down", timeout=120)
 
 
 def wait_until_all_ready(mesh: MeshUnderTest, within_s: float = 60) -> dict[str, str]:

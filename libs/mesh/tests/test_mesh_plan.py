@@ -150,3 +150,29 @@ def test_predictor_replicas_stop_below_the_mlflow_port() -> None:
     assert len(set(ports)) == len(ports)
     with pytest.raises(ValidationError, match="less than or equal to 10"):
         MeshSettings(predictor_replicas=11)
+
+
+def test_every_service_counts_in_the_same_business_day_and_the_loop_scales_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RETRAIN_TRIGGER_WINDOW_DAYS", raising=False)
+    compressed = MeshSettings(home=tmp_path, day_seconds=3)
+    programs = [p for p in mesh_programs(compressed) if p.service is not None]
+    assert {p.environment["MLOPS_DAY_SECONDS"] for p in programs} == {"3"}
+    trigger = next(p for p in programs if p.name == "retrain-trigger").environment
+    assert float(trigger["RETRAIN_TRIGGER_WINDOW_DAYS"]) == pytest.approx(6 * 3 / 86400, 1e-4)
+    assert float(trigger["RETRAIN_TRIGGER_COOLDOWN_MINUTES"]) == pytest.approx(0.5)
+    real = next(
+        p for p in mesh_programs(MeshSettings(home=tmp_path)) if p.name == "retrain-trigger"
+    )
+    assert float(real.environment["RETRAIN_TRIGGER_WINDOW_DAYS"]) == 6
+    assert invalid_service_settings(programs) == []
+
+
+def test_a_loop_setting_of_the_user_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAIN_TRIGGER_WINDOW_DAYS", "9")
+    trigger = next(
+        p for p in mesh_programs(MeshSettings(home=tmp_path)) if p.name == "retrain-trigger"
+    )
+    # Not overridden in the program's environment: supervisord passes the user's on.
+    assert "RETRAIN_TRIGGER_WINDOW_DAYS" not in trigger.environment

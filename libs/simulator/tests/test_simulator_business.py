@@ -231,3 +231,24 @@ def test_labels_point_at_the_deciding_record_not_the_later_ones() -> None:
         assert datetime.fromisoformat(label["features_as_of"]) <= datetime.fromisoformat(
             label["observed_at"]
         )
+
+
+def test_a_compressed_history_keeps_the_business_and_scales_event_time() -> None:
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    config = SimulationConfig(customers=40, seed=5)
+    real = list(generate_history(10, end=end, config=config))
+    compressed = list(generate_history(10, end=end, config=config, day=timedelta(seconds=6)))
+    assert len(real) == len(compressed)
+    for before, after in zip(real, compressed, strict=True):
+        # The same records (values, ids), only their times moved towards the end.
+        assert {k: v for k, v in before.items() if k not in ("observed_at", "features_as_of")} == {
+            k: v for k, v in after.items() if k not in ("observed_at", "features_as_of")
+        }
+        for name in ("observed_at", "features_as_of"):
+            if name in before:
+                gap = end - parse_time(str(before[name]))
+                assert end - parse_time(str(after[name])) == pytest.approx(
+                    gap * (6 / 86400), abs=timedelta(milliseconds=1)
+                )
+    times = [parse_time(str(r["observed_at"])) for r in compressed]
+    assert min(times) >= end - 10 * timedelta(seconds=6)

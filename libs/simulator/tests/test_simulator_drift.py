@@ -271,3 +271,13 @@ def test_history_timing_uses_event_time() -> None:
     assert records[split]["usage_minutes"] == pytest.approx(
         baseline[split]["usage_minutes"] * 0.5, abs=0.1
     )
+
+
+def test_a_drift_has_not_started_before_its_phase_has() -> None:
+    simulation = Simulation(SimulationConfig(customers=20, seed=3))
+    assert simulation.drift_started_at(0) is None  # no phase yet: not started, no error
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    moment = [start]
+    live = simulation.live(lambda: moment[0], drifts=[DriftSpec.parse("covariate:sessions:-0.5")])
+    next(live)
+    assert simulation.drift_started_at(0) == start

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -109,7 +110,26 @@ class FeatureSpec:
     ``source`` (or the count of records) with ``t - window < observed_at <= t``."""
 
 
-_DAY = timedelta(days=1)
+DAY_SECONDS_VARIABLE = "MLOPS_DAY_SECONDS"
+
+
+def _day_length() -> timedelta:
+    """The length of a day of the business (86,400 s). A simulated business may compress
+    time (the demo mesh: a day in seconds): every rolling window then spans as many records
+    as it would in real days. Read once, from ``MLOPS_DAY_SECONDS``, by every process of a
+    mesh alike (the launcher sets it); it enters the feature definition's version."""
+    text = os.environ.get(DAY_SECONDS_VARIABLE, "86400")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 1 <= seconds <= 86400):
+        raise ValueError(f"{DAY_SECONDS_VARIABLE}={text!r}: a number of seconds in 1..86400")
+    return timedelta(seconds=seconds)
+
+
+DAY: timedelta = _day_length()
+"""A day of the business: the unit of the rolling windows."""
 
 FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("tenure_months", "int64", "Months since the customer joined.", "tenure_months"),
@@ -126,43 +146,43 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "int64",
         "Support tickets opened in the last 7 days.",
         "support_tickets",
-        7 * _DAY,
+        7 * DAY,
     ),
     FeatureSpec(
         "support_tickets_30d",
         "int64",
         "Support tickets opened in the last 30 days.",
         "support_tickets",
-        30 * _DAY,
+        30 * DAY,
     ),
     FeatureSpec(
         "usage_minutes_7d",
         "float64",
         "Minutes of usage in the last 7 days.",
         "usage_minutes",
-        7 * _DAY,
+        7 * DAY,
     ),
     FeatureSpec(
         "usage_minutes_30d",
         "float64",
         "Minutes of usage in the last 30 days.",
         "usage_minutes",
-        30 * _DAY,
+        30 * DAY,
     ),
-    FeatureSpec("sessions_30d", "int64", "Sessions in the last 30 days.", "sessions", 30 * _DAY),
+    FeatureSpec("sessions_30d", "int64", "Sessions in the last 30 days.", "sessions", 30 * DAY),
     FeatureSpec(
         "failed_payments_90d",
         "int64",
         "Failed payment attempts in the last 90 days.",
         "failed_payments",
-        90 * _DAY,
+        90 * DAY,
     ),
     FeatureSpec(
         "records_30d",
         "int64",
         "Activity records in the last 30 days (engagement).",
         None,
-        30 * _DAY,
+        30 * DAY,
     ),
 )
 

@@ -1,15 +1,16 @@
-"""`mlops up | down | status | bootstrap | train | simulate`: the embedded mesh from the
-command line."""
+"""`mlops up | down | status | bootstrap | train | demo | simulate`: the embedded mesh from
+the command line."""
 
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from mesh.control import Mesh, MeshError, format_status
-from mesh.model_loop import MODEL_NAME, ModelLoopError, request_training
+from mesh.demo import DRIFTS, DemoError, DemoPlan, Scenario, demo_mesh_settings, run_demo
+from mesh.model_loop import MODEL_NAME, ModelLoopError, bootstrap_history_end, request_training
 from mesh.settings import MeshSettings
 from mlops_contracts import ModelPromoted, TrainingReason, TrainingRequested
 
@@ -42,6 +43,28 @@ def main(argv: list[str] | None = None) -> int:
         help="the window ends this many days ago, leaving the newest labels to the gate (2)",
     )
     train.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
+    demo_command = commands.add_parser(
+        "demo",
+        help="boot the mesh if needed, stream traffic, inject drift, narrate the loop closing",
+        description="Stream simulated customers through ingest and prediction requests to "
+        "the predictors, inject drift after a warm-up, and narrate the loop (drift detected, "
+        "training requested, epochs, gate decision, every replica rolled) until the new "
+        "champion serves. Exit status 0 when the loop closed, 1 when it did not in time.",
+    )
+    demo_command.add_argument(
+        "--scenario",
+        choices=sorted(DRIFTS),
+        default="covariate",
+        help="covariate: the customer base changes (data drift); concept: only what the "
+        "features mean for churn changes (seen through delayed labels). Default covariate.",
+    )
+    demo_command.add_argument(
+        "--warmup", type=float, default=20.0, help="seconds before drift (20)"
+    )
+    demo_command.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds after the drift to give up (300)"
+    )
+    demo_command.add_argument("--stop", action="store_true", help="stop the demo mesh")
     commands.add_parser(
         "simulate",
         help="stream simulated customers through ingest (see `mlops simulate --help`)",
@@ -68,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             mesh.ensure_champion()
         elif args.command == "train":
             return train_by_hand(mesh, args.days, args.holdout_days, args.timeout)
+        elif args.command == "demo":
+            return demo(args.scenario, args.warmup, args.timeout, stop=args.stop)
         elif args.command == "status":
             print(format_status(mesh.status()))
         else:
@@ -79,14 +104,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train_by_hand(mesh: Mesh, days: float, holdout_days: float, timeout: float) -> int:
-    """`mlops train`: one manual training request, narrated."""
+    """`mlops train`: one manual training request, narrated (days of the mesh's business)."""
     now = datetime.now(UTC).replace(microsecond=0)
+    day = mesh.settings.day
     request = TrainingRequested(
         idempotency_key=f"manual-{MODEL_NAME}-{now:%Y%m%dT%H%M%S}",
         model_name=MODEL_NAME,
         reason=TrainingReason.MANUAL,
-        data_window_start=now - timedelta(days=holdout_days + days),
-        data_window_end=now - timedelta(days=holdout_days),
+        data_window_start=now - (holdout_days + days) * day,
+        data_window_end=now - holdout_days * day,
         requested_by="mlops-train",
         requested_at=now,
     )
@@ -96,6 +122,40 @@ def train_by_hand(mesh: Mesh, days: float, holdout_days: float, timeout: float) 
         print(f"mlops train: {error}", file=sys.stderr)
         return 1
     return 0 if isinstance(decision, ModelPromoted) else 3
+
+
+def demo(scenario: Scenario, warmup_s: float, timeout_s: float, *, stop: bool) -> int:
+    """`mlops demo`: the closed loop, narrated, on the demo mesh (booted first if needed)."""
+    mesh = Mesh(demo_mesh_settings())
+    if stop:
+        mesh.down()
+        return 0
+    settings = mesh.settings
+    print(
+        f"Demo mesh in {settings.home_dir} (a business day lasts {settings.day_seconds:g} s); "
+        "`make demo-down` stops it."
+    )
+    mesh.up()
+    monitor = next(p for p in mesh.programs if p.name == "monitor")
+    print(f"Drift dashboard: {monitor.url}/dashboard  (MLflow: {settings.mlflow_url})")
+    plan = DemoPlan(
+        scenario=scenario,
+        customers=settings.bootstrap_customers,
+        replicas=settings.predictor_replicas,
+        day_seconds=settings.day_seconds,
+        history_end=bootstrap_history_end(settings.bootstrap_state_path),
+        history_days=settings.bootstrap_history_days,
+        state=settings.demo_state_path,
+        warmup_s=warmup_s,
+        timeout_s=timeout_s,
+    )
+    try:
+        asyncio.run(run_demo(mesh.loop_endpoints(), plan, print))
+    except (DemoError, ModelLoopError, OSError) as error:
+        print(f"mlops demo: {error}", file=sys.stderr)
+        return 1
+    print(f"Watch it again on the dashboard: {monitor.url}/dashboard")
+    return 0
 
 
 if __name__ == "__main__":

@@ -195,10 +195,9 @@ class Mesh:
             plan = BootstrapPlan(
                 customers=self.settings.bootstrap_customers,
                 history_days=self.settings.bootstrap_history_days,
+                day=self.settings.day,
             )
-            asyncio.run(
-                bootstrap(endpoints, plan, self.say, self.settings.data_dir / "bootstrap.json")
-            )
+            asyncio.run(bootstrap(endpoints, plan, self.say, self.settings.bootstrap_state_path))
         except (ModelLoopError, OSError, httpx.HTTPError) as error:
             raise MeshError(
                 f"bootstrap failed: {error}\nThe mesh keeps running; `mlops bootstrap` tries "

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -35,6 +36,9 @@ from mlops_contracts import (
     encode,
     topic_for,
 )
+
+if TYPE_CHECKING:
+    from simulator import Record, SimulationConfig
 
 Say = Callable[[str], None]
 
@@ -67,8 +71,13 @@ class BootstrapPlan:
     customers: int = 1000
     history_days: float = 30.0
     holdout_days: float = 4.0
+    train_days: float = 26.0
+    """The first champion learns from the last this many days before the holdout (later
+    than the start of a long history, once every rolling window is full)."""
     seed: int = 42
     timeout_s: float = 600.0
+    day: timedelta = timedelta(days=1)
+    """A day of the simulated business (compressed in the demo mesh)."""
 
 
 def champion_version(endpoints: Endpoints, model_name: str = MODEL_NAME) -> int | None:
@@ -87,14 +96,7 @@ async def bootstrap(endpoints: Endpoints, plan: BootstrapPlan, say: Say, state: 
 
     ``state`` remembers the history's end time, so a retry after a failure sends the very
     same records (ingest drops them as duplicates) instead of a second, overlapping past."""
-    from simulator import (
-        HttpIngestSink,
-        SimulationConfig,
-        StreamStats,
-        SystemClock,
-        generate_history,
-        stream_records,
-    )
+    from simulator import generate_history
 
     started = time.monotonic()
     end, attempt = _bootstrap_state(state)
@@ -102,40 +104,22 @@ async def bootstrap(endpoints: Endpoints, plan: BootstrapPlan, say: Say, state: 
         f"No champion model yet: bootstrapping one from {plan.history_days:g} days of simulated "
         f"history of {plan.customers:,} customers (history -> features -> training -> gate)."
     )
-    config = SimulationConfig(
-        customers=plan.customers, seed=plan.seed, run_id=f"bootstrap-{end:%Y%m%dT%H%M%S}"
+    records = list(
+        generate_history(
+            plan.history_days, end=end, config=bootstrap_business(plan, end), day=plan.day
+        )
     )
-    records = list(generate_history(plan.history_days, end=end, config=config))
-    newest: dict[str, datetime] = {}
-    for record in records:
-        if record["kind"] == "activity":
-            moment = datetime.fromisoformat(record["observed_at"].replace("Z", "+00:00"))
-            # The online store keeps whole seconds.
-            moment = moment.replace(microsecond=0)
-            newest[record["customer_id"]] = max(moment, newest.get(record["customer_id"], moment))
     labels = sum(1 for record in records if record["kind"] == "label")
-    stats = StreamStats()
-    sink = HttpIngestSink(endpoints.ingest_url, endpoints.api_token)
-    try:
-        await stream_records(iter(records), sink, clock=SystemClock(), stats=stats)
-    finally:
-        await sink.aclose()
-    if stats.rejected:
-        raise ModelLoopError(f"ingest rejected {stats.rejected} bootstrap records")
-    say(
-        f"  history sent through ingest: {stats.accepted:,} records "
-        f"({stats.activity:,} activity, {stats.labels:,} labels) "
-        f"[{time.monotonic() - started:.1f} s]"
-    )
     deadline = time.monotonic() + plan.timeout_s
-    await _wait_for_features(endpoints, newest, deadline, say, started)
+    await send_history(endpoints, records, say, started, deadline)
     await _wait_for_labels(endpoints, labels, deadline, say, started)
     request = TrainingRequested(
         idempotency_key=f"bootstrap-{MODEL_NAME}-{end:%Y%m%dT%H%M%S}-{attempt}",
         model_name=MODEL_NAME,
         reason=TrainingReason.BOOTSTRAP,
-        data_window_start=end - timedelta(days=plan.history_days),
-        data_window_end=end - timedelta(days=plan.holdout_days),
+        data_window_start=end
+        - min(plan.history_days, plan.holdout_days + plan.train_days) * plan.day,
+        data_window_end=end - plan.holdout_days * plan.day,
         requested_by="mlops-up",
         requested_at=datetime.now(UTC),
     )
@@ -147,6 +131,53 @@ async def bootstrap(endpoints: Endpoints, plan: BootstrapPlan, say: Say, state: 
         f"{decision.model_version}; predictions can be served."
     )
     return decision.model_version
+
+
+def bootstrap_business(plan: BootstrapPlan, end: datetime) -> SimulationConfig:
+    """The simulated business the bootstrap history comes from (the demo continues it)."""
+    from simulator import SimulationConfig
+
+    return SimulationConfig(
+        customers=plan.customers, seed=plan.seed, run_id=f"bootstrap-{end:%Y%m%dT%H%M%S}"
+    )
+
+
+def bootstrap_history_end(state: Path) -> datetime | None:
+    """When the bootstrap history ended (None: no bootstrap in this mesh yet)."""
+    try:
+        return datetime.fromisoformat(json.loads(state.read_text())["end"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+async def send_history(
+    endpoints: Endpoints, records: list[Record], say: Say, started: float, deadline: float
+) -> None:
+    """Send past records through ingest as fast as it takes them, then wait until every
+    customer's online features are as of its newest record."""
+    from simulator import HttpIngestSink, StreamStats, SystemClock, stream_records
+
+    newest: dict[str, datetime] = {}
+    for record in records:
+        if record["kind"] == "activity":
+            moment = datetime.fromisoformat(record["observed_at"].replace("Z", "+00:00"))
+            # The online store keeps whole seconds.
+            moment = moment.replace(microsecond=0)
+            newest[record["customer_id"]] = max(moment, newest.get(record["customer_id"], moment))
+    stats = StreamStats()
+    sink = HttpIngestSink(endpoints.ingest_url, endpoints.api_token)
+    try:
+        await stream_records(iter(records), sink, clock=SystemClock(), stats=stats)
+    finally:
+        await sink.aclose()
+    if stats.rejected:
+        raise ModelLoopError(f"ingest rejected {stats.rejected} history records")
+    say(
+        f"  history sent through ingest: {stats.accepted:,} records "
+        f"({stats.activity:,} activity, {stats.labels:,} labels) "
+        f"[{time.monotonic() - started:.1f} s]"
+    )
+    await _wait_for_features(endpoints, newest, deadline, say, started)
 
 
 async def request_training(
@@ -191,12 +222,12 @@ async def _follow(
     decisions: dict[int, ModelPromoted | ModelRejected] = {}
     async for record in consumer:
         try:
-            event = _decoded(record).data
+            event = decode_record(record).data
         except ContractError:
             continue
         mine = getattr(event, "idempotency_key", None) == request.idempotency_key
         if isinstance(event, TrainingProgress) and mine:
-            if _worth_a_line(event):
+            if worth_a_line(event):
                 eta = f", eta {event.eta_seconds:.0f} s" if (event.eta_seconds or 0) >= 1 else ""
                 say(
                     f"  epoch {event.epoch:>2}/{event.max_epochs}  loss {event.train_loss:.4f}  "
@@ -219,13 +250,14 @@ async def _follow(
         ):
             decisions[event.model_version] = event
         if version is not None and version in decisions:
-            return _narrate_decision(decisions[version], say)
+            return narrate_decision(decisions[version], say)
     raise ModelLoopError("the event stream ended")
 
 
-def _narrate_decision(
+def narrate_decision(
     event: ModelPromoted | ModelRejected, say: Say
 ) -> ModelPromoted | ModelRejected:
+    """Say the gate's decision with its numbers; return it."""
     champion = (
         f" vs champion {event.champion_metric:.4f}" if event.champion_metric is not None else ""
     )
@@ -252,13 +284,14 @@ def _bootstrap_state(path: Path) -> tuple[datetime, int]:
     return end, attempt
 
 
-def _worth_a_line(progress: TrainingProgress) -> bool:
+def worth_a_line(progress: TrainingProgress) -> bool:
     """The first epoch, every fifth and the last: enough to watch a run in a terminal."""
     last = progress.epoch == progress.max_epochs or not progress.eta_seconds
     return progress.epoch == 1 or progress.epoch % 5 == 0 or last
 
 
-def _decoded(record: object) -> Envelope[Event]:
+def decode_record(record: object) -> Envelope[Event]:
+    """A consumed aiokafka record as a contract event (raises ContractError)."""
     headers = getattr(record, "headers", ()) or ()
     return decode(getattr(record, "value", b""), headers, key=getattr(record, "key", None))
 

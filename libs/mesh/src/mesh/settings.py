@@ -1,5 +1,6 @@
 """Where the embedded mesh listens and keeps its files (env prefix ``MLOPS_MESH_``)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
@@ -49,6 +50,20 @@ class MeshSettings(BaseSettings):
     bootstrap_history_days: float = Field(
         default=30.0, ge=7, le=365, description="Days of simulated history to bootstrap from."
     )
+    day_seconds: float = Field(
+        default=86400.0,
+        ge=1,
+        le=86400,
+        description="Length of a day of the simulated business, seconds. Rolling feature "
+        "windows, the bootstrap history and the retraining windows count in these days; the "
+        "demo mesh compresses a day into seconds so that live traffic ages features as fast "
+        "as the history did (every service gets it as MLOPS_DAY_SECONDS).",
+    )
+
+    @property
+    def day(self) -> timedelta:
+        """A day of the simulated business."""
+        return timedelta(seconds=self.day_seconds)
 
     @property
     def home_dir(self) -> Path:
@@ -66,6 +81,16 @@ class MeshSettings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home_dir / "data"
+
+    @property
+    def bootstrap_state_path(self) -> Path:
+        """Where the bootstrap keeps its history's end (see ``model_loop.bootstrap``)."""
+        return self.data_dir / "bootstrap.json"
+
+    @property
+    def demo_state_path(self) -> Path:
+        """Until when `mlops demo` streamed the simulated business (see ``mesh.demo``)."""
+        return self.data_dir / "demo.json"
 
     @property
     def api_token_path(self) -> Path:

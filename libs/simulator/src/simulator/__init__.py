@@ -24,7 +24,13 @@ from simulator.records import (
     LabelRecord,
     Record,
 )
-from simulator.simulation import Simulation, SimulationConfig, SimulationStats, generate_history
+from simulator.simulation import (
+    Simulation,
+    SimulationConfig,
+    SimulationStats,
+    compress_time,
+    generate_history,
+)
 from simulator.sinks import (
     BatchOutcome,
     HttpIngestSink,
@@ -67,6 +73,7 @@ __all__ = [
     "StopReason",
     "StreamStats",
     "SystemClock",
+    "compress_time",
     "format_duration",
     "generate_history",
     "parse_duration",

@@ -26,9 +26,10 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from simulator.records import (
     LabelRecord,
     Record,
     format_time,
+    parse_time,
 )
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -241,6 +243,8 @@ class Simulation:
 
     def drift_started_at(self, index: int) -> datetime | None:
         """Event time at which the current phase's drift ``index`` started (None: not yet)."""
+        if index >= len(self._schedule.started):  # the phase has not begun
+            return None
         started = self._schedule.started[index]
         return None if started is None else self._phase_start + timedelta(seconds=started[0])
 
@@ -404,8 +408,32 @@ def generate_history(
     end: datetime | None = None,
     config: SimulationConfig | None = None,
     drifts: Sequence[DriftSpec] = (),
+    day: timedelta = timedelta(days=1),
 ) -> Iterator[Record]:
     """``days`` of past records ending at ``end`` (default: now, UTC) of a fresh simulation;
-    the one-call API for bootstrapping and benchmarks."""
+    the one-call API for bootstrapping and benchmarks.
+
+    ``day`` compresses event time: each business day of the history lasts ``day`` (the
+    demo mesh's day is seconds long), while every record still covers a business day of
+    activity. Record, label and ``features_as_of`` times are scaled towards ``end``."""
+    end = end or datetime.now(UTC)
     simulation = Simulation(config)
-    return simulation.history(days=days, end=end or datetime.now(UTC), drifts=drifts)
+    return compress_time(simulation.history(days=days, end=end, drifts=drifts), end=end, day=day)
+
+
+def compress_time(records: Iterable[Record], *, end: datetime, day: timedelta) -> Iterator[Record]:
+    """``records`` with each business day lasting ``day`` of event time: record, label and
+    ``features_as_of`` times are scaled towards ``end`` (values unchanged)."""
+    if day <= timedelta(0):
+        raise ValueError("day must be positive")
+    factor = day / timedelta(days=1)
+    for record in records:
+        if factor == 1:
+            yield record
+            continue
+        scaled = dict(record)
+        for name in ("observed_at", "features_as_of"):
+            if name in scaled:
+                moment = parse_time(str(scaled[name]))
+                scaled[name] = format_time(end - (end - moment) * factor)
+        yield cast(Record, scaled)
