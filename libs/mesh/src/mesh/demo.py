@@ -65,7 +65,7 @@ from mlops_contracts import (
 from service_kit import ensure_topics
 
 if TYPE_CHECKING:
-    from simulator import Simulation
+    from simulator import DriftSpec, Simulation
 
 Scenario = Literal["covariate", "concept"]
 
@@ -289,7 +289,9 @@ async def run_demo(endpoints: Endpoints, plan: DemoPlan, say: Say) -> DemoRun:
         watching.set()
         await asyncio.gather(*running.values(), return_exceptions=True)
         if plan.state is not None:
-            plan.state.write_text(json.dumps({"streamed_until": datetime.now(UTC).isoformat()}))
+            earlier = DemoState.load(plan.state)
+            injected = DRIFTS[plan.scenario] if run.drift_started is not None else ()
+            DemoState(datetime.now(UTC), earlier.drifts + injected).save(plan.state)
     _summarise(run, say)
     return run
 
@@ -326,7 +328,8 @@ async def _continue_business(endpoints: Endpoints, plan: DemoPlan, say: Say) -> 
         return simulation
     for _ in simulation.history(days=plan.history_days, end=plan.history_end):
         pass
-    caught_up, started = max(plan.history_end, _streamed_until(plan.state)), time.monotonic()
+    earlier = DemoState.load(plan.state)
+    caught_up, started = max(plan.history_end, earlier.streamed_until), time.monotonic()
     deadline = started + plan.timeout_s
     for _ in range(5):  # each catch-up leaves a shorter gap behind it
         now = datetime.now(UTC)
@@ -335,22 +338,52 @@ async def _continue_business(endpoints: Endpoints, plan: DemoPlan, say: Say) -> 
             break
         # Only the longest feature window (90 days) matters for what the features say.
         days = min(gap, 100.0)
-        records = list(compress_time(simulation.history(days=days, end=now), end=now, day=plan.day))
+        past = simulation.history(days=days, end=now, drifts=earlier.specs())
+        records = list(compress_time(past, end=now, day=plan.day))
         say(f"Catching up the {gap:,.0f} business days since the mesh's history ended:")
         await send_history(endpoints, records, say, started, deadline)
         caught_up = now
     return simulation
 
 
-def _streamed_until(state: Path | None) -> datetime:
-    """Until when an earlier demo streamed (the distant past when none did)."""
-    never = datetime.min.replace(tzinfo=UTC)
-    if state is None:
-        return never
-    try:
-        return datetime.fromisoformat(json.loads(state.read_text())["streamed_until"])
-    except (OSError, ValueError, KeyError):
-        return never
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class DemoState:
+    """What earlier demos did to the mesh's business: until when they streamed it, and the
+    drifts they injected (the business stays drifted: the next demo starts from there)."""
+
+    streamed_until: datetime = NEVER
+    drifts: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, path: Path | None) -> DemoState:
+        """The saved state; the initial one when there is none or it is unreadable."""
+        if path is None:
+            return cls()
+        try:
+            saved = json.loads(path.read_text())
+            return cls(
+                streamed_until=datetime.fromisoformat(saved["streamed_until"]),
+                drifts=tuple(str(text) for text in saved["drifts"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+
+    def save(self, path: Path) -> None:
+        """Keep it for the next demo."""
+        path.write_text(
+            json.dumps(
+                {"streamed_until": self.streamed_until.isoformat(), "drifts": list(self.drifts)}
+            )
+        )
+
+    def specs(self) -> list[DriftSpec]:
+        """The earlier drifts, in force from the start of a phase."""
+        from simulator import DriftSpec
+
+        return [DriftSpec.parse(f"{text}:after=0s") for text in self.drifts]
 
 
 async def _stream_customers(
@@ -363,7 +396,9 @@ async def _stream_customers(
 ) -> None:
     from simulator import DriftSpec, HttpIngestSink, StreamStats, SystemClock, stream_records
 
-    drifts = [DriftSpec.parse(f"{text}:after={plan.warmup_s:g}s") for text in DRIFTS[plan.scenario]]
+    drifts = DemoState.load(plan.state).specs() + [
+        DriftSpec.parse(f"{text}:after={plan.warmup_s:g}s") for text in DRIFTS[plan.scenario]
+    ]
 
     def on_progress() -> None:
         if run.drift_started is None and (started := simulation.drift_started_at(0)) is not None:
