@@ -12,7 +12,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PARTS))
 PYTEST_ARGS ?=
 
 .PHONY: help install up down status endpoints logs feature-views bench-data contracts contracts-check lint format \
-        test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train demo demo-down bench-model lock clean \
+        test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train demo demo-down test-loop bench-model lock clean \
         compose-up compose-down containers-lint test-containers
 
 help: ## List every target with what it does
@@ -87,8 +87,11 @@ format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint contracts-check k8s-validate browser ## Lint, check contracts and k8s/, then every test: unit, component, connected, e2e
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: install lint contracts-check k8s-validate browser ## Lint, check contracts and k8s/, then every test: unit, component, connected, e2e (all but test-loop)
+	$(BIN)/pytest -m "not loop" $(PYTEST_ARGS)
+
+test-loop: install ## The closed loop on a demo-scale mesh: drift -> training -> promotion -> rollout, every request answered (~6 min; idle machine)
+	$(BIN)/pytest -m loop -s $(PYTEST_ARGS)
 
 test-unit: install ## Only the tests that need no broker, database or processes
 	$(BIN)/pytest -m "not connected and not e2e" $(PYTEST_ARGS)

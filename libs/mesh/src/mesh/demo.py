@@ -179,7 +179,9 @@ class DemoRun:
     drift_started: datetime | None = None
     events: list[tuple[datetime, Event]] = field(default_factory=list)
     sent: dict[str, float] = field(default_factory=dict)
-    """Request id -> when it was sent (monotonic)."""
+    """Request id -> when it was sent (monotonic), once the broker acknowledged it."""
+    undelivered: dict[str, str] = field(default_factory=dict)
+    """Request id -> why the broker did not take it (the client knows: not a lost request)."""
     answers: Counter[str] = field(default_factory=Counter)
     """Request id -> answers received (exactly 1 each when nothing is lost or doubled)."""
     errors: Counter[str] = field(default_factory=Counter)
@@ -423,7 +425,9 @@ async def _stream_customers(
 async def _request_predictions(
     endpoints: Endpoints, plan: DemoPlan, run: DemoRun, reply_to: str, stop: asyncio.Event
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=endpoints.bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=endpoints.bootstrap_servers, linger_ms=5, acks="all"
+    )
     await producer.start()
     rng = random.Random(plan.seed)
     interval = 1.0 / plan.prediction_rate
@@ -439,15 +443,29 @@ async def _request_predictions(
                 requested_at=datetime.now(UTC),
             )
             record = encode(request, source="urn:mlops:demo")
-            run.sent[request.request_id] = time.monotonic()
-            await producer.send(
+            delivery = await producer.send(
                 record.topic, record.value, key=record.key, headers=list(record.headers)
             )
+            delivery.add_done_callback(_delivery_noter(run, request.request_id))
             next_at += interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def _delivery_noter(run: DemoRun, request_id: str) -> Callable[[asyncio.Future[object]], None]:
+    """Count a request as sent once the broker acknowledged it; note it when it was not."""
+    sent_at = time.monotonic()
+
+    def noted(delivery: asyncio.Future[object]) -> None:
+        error = None if delivery.cancelled() else delivery.exception()
+        if delivery.cancelled() or error is not None:
+            run.undelivered[request_id] = repr(error) if error else "cancelled"
+        else:
+            run.sent[request_id] = sent_at
+
+    return noted
 
 
 async def _read_answers(
@@ -581,6 +599,11 @@ def _summarise(run: DemoRun, say: Say) -> None:
         f"({lost} unanswered, {doubled} answered twice); errors: "
         f"{dict(run.errors) or 'none'}"
     )
+    if run.undelivered:
+        say(
+            f"  {len(run.undelivered)} requests were not taken by the broker (the client was "
+            f"told): {next(iter(run.undelivered.values()))}"
+        )
 
 
 def _how_far(run: DemoRun, plan: DemoPlan) -> str:
