@@ -4,8 +4,6 @@ home, with real processes and a real broker."""
 from __future__ import annotations
 
 import os
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -13,21 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mesh.mlflow_server import free_port_block
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-def free_port_block(size: int = 20) -> int:
-    for _ in range(200):
-        # Below Linux's ephemeral range (32768+), where client sockets take their ports.
-        base = random.randrange(20000, 32000, size)
-        if all(_free(port) for port in range(base, base + size)):
-            return base
-    raise RuntimeError("no free block of ports")
 
 
 class MeshUnderTest:

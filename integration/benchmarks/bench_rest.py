@@ -25,8 +25,9 @@ from typing import Any
 
 import httpx
 from bench_serving import ECHO_REQUESTS, ECHO_RESULTS, percentile, run_steps, table
-from embedded_mesh import EmbeddedMesh, embedded_mesh, free_base_port
+from embedded_mesh import EmbeddedMesh, embedded_mesh
 
+from mesh.mlflow_server import free_port_block
 from service_kit import ensure_topics
 
 HERE = Path(__file__).resolve().parent
@@ -111,7 +112,7 @@ async def main() -> None:
         print(f"mesh up (with the bootstrap champion) in {mesh.up_seconds:.1f} s", flush=True)
         folder = Path(tempfile.mkdtemp(prefix="bench-rest-"))
         model_dir = pyfunc_of_champion(mesh, folder)
-        port = free_base_port(1)
+        port = free_port_block(1)
         server = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir),
             "--env-manager", "local", "-p", str(port), "-w", "1",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,15 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mesh.mlflow_server import free_port_block
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_base_port(size: int = 21) -> int:
-    """A block of ``size`` free ports below Linux's ephemeral range."""
-    for base in range(20000, 32000, size):
-        if all(socket.socket().connect_ex(("127.0.0.1", p)) != 0 for p in range(base, base + size)):
-            return base
-    raise RuntimeError("no free block of ports")
 
 
 @dataclass(frozen=True)
@@ -65,7 +58,7 @@ class EmbeddedMesh:
 def embedded_mesh(*, bootstrap: bool, **settings: str) -> Iterator[EmbeddedMesh]:
     """Boot a mesh (``bootstrap``: also train and promote the first champion), yield it,
     stop it. ``settings`` are further ``MLOPS_MESH_*`` values (without the prefix)."""
-    base = free_base_port()
+    base = free_port_block()
     home = Path(tempfile.mkdtemp(prefix="bench-mesh-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_MESH_")}
     env |= {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,6 +23,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def free_port_block(size: int = 21) -> int:
+    """The first port of ``size`` consecutive ports nobody listens on (a mesh takes its
+    base port + 0..20), below Linux's ephemeral range (32768+) where client sockets go."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000, size)
+        if all(_port_free(port) for port in range(base, base + size)):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 @contextlib.contextmanager
