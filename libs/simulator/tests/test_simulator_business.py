@@ -252,3 +252,26 @@ def test_a_compressed_history_keeps_the_business_and_scales_event_time() -> None
                 )
     times = [parse_time(str(r["observed_at"])) for r in compressed]
     assert min(times) >= end - 10 * timedelta(seconds=6)
+
+
+def test_known_customers_are_the_panel_minus_the_newest_arrivals() -> None:
+    simulation = Simulation(SimulationConfig(customers=300, seed=12))
+    assert len(simulation.known_customer_ids()) == 300  # the founding panel
+    records = [r for r in simulation.history(days=20, end=END) if r["kind"] == "activity"]
+    by_customer: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        by_customer[record["customer_id"]].append(record["observed_at"])
+    last_round, earlier_round = records[-300:], records[-900:-600]
+    in_panel = {r["customer_id"] for r in last_round}
+    known = simulation.known_customer_ids()
+    assert simulation.stats.joined > 0
+    assert set(known) <= in_panel  # nobody who churned and was replaced
+    # Everyone known sent a record two whole rounds before the last one began: the stores
+    # know them however slow they are.
+    earlier_round_start = min(r["observed_at"] for r in earlier_round)
+    assert all(min(by_customer[c]) < earlier_round_start for c in known)
+    # Only the newest arrivals are left out (their first record is in the last three
+    # rounds), nobody else.
+    newcomers = {c for c in in_panel if min(by_customer[c]) >= earlier_round_start}
+    assert newcomers
+    assert set(known) == in_panel - newcomers

@@ -243,6 +243,18 @@ def test_concept_drift_changes_who_churns_not_what_customers_look_like() -> None
     assert after["two_year"] > after["month_to_month"] + 0.05
 
 
+def test_concept_drift_keeps_the_churn_rate_so_the_panel_does_not_churn_faster() -> None:
+    config = SimulationConfig(customers=1500, seed=13)
+    flips = (DriftSpec.parse("concept:contract_type,support_tickets:flip"),)
+    baseline, drifted = Simulation(config), Simulation(config)
+    list(baseline.history(days=21, end=END))
+    list(drifted.history(days=21, end=END, drifts=flips))
+    # Who churns changed (above); how many did not: as many newcomers, so the windowed
+    # features (sums over the last days) keep their distribution.
+    assert drifted.stats.churned_labels == pytest.approx(baseline.stats.churned_labels, rel=0.1)
+    assert drifted.stats.joined == pytest.approx(baseline.stats.joined, rel=0.1)
+
+
 def test_concept_drift_can_switch_a_feature_off() -> None:
     schedule = DriftSchedule([DriftSpec.parse("concept:support_tickets,failed_payments:off")])
     effects = schedule.effects(0.0, 0)

@@ -113,6 +113,40 @@ async def test_slow_answers_are_caught_up_without_exceeding_the_rate() -> None:
     assert stats.sent <= 200 * 61
 
 
+class StallingSink(CountingSink):
+    """Answers at once, except one answer every ``every`` batches that takes 3 s."""
+
+    def __init__(self, clock: ManualClock, every: int) -> None:
+        super().__init__(clock)
+        self.every = every
+
+    async def send(self, records: Sequence[Record]) -> BatchOutcome:
+        self.latency_s = 3.0 if len(self.batches) % self.every == self.every - 1 else 0.0
+        return await super().send(records)
+
+
+@pytest.mark.parametrize(("catch_up_s", "kept"), [(1.0, False), (5.0, True)])
+async def test_a_longer_catch_up_keeps_the_pace_through_stalls(
+    catch_up_s: float, kept: bool
+) -> None:
+    clock = ManualClock()
+    stats = StreamStats()
+    await stream_records(
+        live(clock).live(clock.now),
+        StallingSink(clock, every=50),  # a 3 s stall every ~10 s of stream
+        clock=clock,
+        stats=stats,
+        rate=200.0,
+        stop_after=StopAfter(seconds=60.0),
+        catch_up_s=catch_up_s,
+    )
+    assert stats.sent <= 200 * 61
+    if kept:
+        assert stats.sent == pytest.approx(200 * 60, rel=0.03)
+    else:  # two seconds of every stall are lost for good
+        assert stats.sent < 200 * 60 * 0.9
+
+
 async def test_record_limit_and_exhaustion_stop_the_stream() -> None:
     clock = ManualClock()
     stats = StreamStats()

@@ -24,6 +24,7 @@ The intercept is calibrated so that the given share of label observations ends i
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,12 +170,28 @@ def expected_inputs(customer: Customer) -> ChurnInputs:
     )
 
 
-def calibrate_intercept(customers: list[Customer], *, churn_rate: float, horizon: int) -> float:
+def calibrate_intercept(
+    customers: list[Customer],
+    *,
+    churn_rate: float,
+    horizon: int,
+    weights: Mapping[str, float] | None = None,
+) -> float:
     """The intercept for which ``churn_rate`` of the customers churn within ``horizon`` periods
-    (on average over the population, at expected activity)."""
+    (on average over the population, at expected activity), with each churn term's effect
+    multiplied by its ``weights`` entry (a concept drift; 1 when absent)."""
     if not 0.0 < churn_rate < 1.0:
         raise ValueError("churn_rate must be between 0 and 1 (exclusive)")
-    scores = np.array([sum(churn_terms(expected_inputs(c)).values()) for c in customers])
+    weights = weights or {}
+    scores = np.array(
+        [
+            sum(
+                weights.get(term, 1.0) * value
+                for term, value in churn_terms(expected_inputs(c)).items()
+            )
+            for c in customers
+        ]
+    )
     low, high = -20.0, 10.0
     for _ in range(60):
         middle = (low + high) / 2.0

@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -161,6 +162,9 @@ class Simulation:
             label_horizon=self.config.label_horizon,
         )
         self._next_number = self.config.customers + 1
+        self._round_newcomers_from: deque[int] = deque([self._next_number] * 3, maxlen=3)
+        """The first number of the newcomers of each of the last three rounds, oldest first
+        (see :meth:`known_customer_ids`)."""
         self._churned_slots: list[int] = []
         self.intercept = calibrate_intercept(
             self._customers,
@@ -168,6 +172,7 @@ class Simulation:
             horizon=self.config.label_horizon,
         )
         """Churn log-odds of a customer whose terms are all zero (calibrated)."""
+        self._concept_intercepts: dict[tuple[tuple[str, float], ...], float] = {}
         self._period_days = self.config.period.total_seconds() / 86400.0
         self._pending: list[_PendingLabel] = []
         self._label_sequence = 0
@@ -255,7 +260,16 @@ class Simulation:
         self._phase_start = start
         self._phase_records = 0
 
+    def known_customer_ids(self) -> list[str]:
+        """The panel's customers whose first record is two whole rounds (periods) old or
+        more, so the stores downstream know them, even behind a lagging feature pipeline.
+        A live client asks for predictions about these (a newcomer's first record may not
+        have reached the feature store yet; a churned customer's place is someone else's)."""
+        settled_below = self._round_newcomers_from[0]
+        return [c.customer_id for c in self._customers if c.number < settled_below]
+
     def _next_round(self) -> _Round:
+        self._round_newcomers_from.append(self._next_number)
         for slot in sorted(self._churned_slots):
             self._customers[slot] = replace(
                 self._customers[slot], number=self._next_number, observed_periods=0
@@ -355,7 +369,7 @@ class Simulation:
                 failures_per_day=failures / days,
             )
         )
-        logit = self.intercept + sum(
+        logit = self._intercept_under(effects.weights) + sum(
             effects.weight_of(name) * value for name, value in terms.items()
         )
         churned = draws.churn_u[i] < 1.0 / (1.0 + math.exp(-min(max(logit, -50.0), 50.0)))
@@ -387,6 +401,24 @@ class Simulation:
             customer.observed_periods = 0
             self._schedule_label(customer.customer_id, at, churned=False)
         return record
+
+    def _intercept_under(self, weights: dict[str, float]) -> float:
+        """The churn intercept under a concept drift's term ``weights``: recalibrated so the
+        business keeps its churn rate. A concept drift changes *who* churns, not how many:
+        with more churn, more of the panel would be newcomers with short histories, and the
+        windowed features would drift too (not a concept drift any more)."""
+        if not weights:
+            return self.intercept
+        key = tuple(sorted((term, round(weight, 2)) for term, weight in weights.items()))
+        intercept = self._concept_intercepts.get(key)
+        if intercept is None:
+            intercept = self._concept_intercepts[key] = calibrate_intercept(
+                self._customers,
+                churn_rate=self.config.churn_rate,
+                horizon=self.config.label_horizon,
+                weights=dict(key),
+            )
+        return intercept
 
     def _schedule_label(self, customer_id: str, decided_at: datetime, *, churned: bool) -> None:
         self._label_sequence += 1

@@ -83,14 +83,16 @@ async def stream_records(
     stop_requested: Callable[[], bool] = lambda: False,
     on_progress: Callable[[], None] = lambda: None,
     flush_interval_s: float = 0.2,
+    catch_up_s: float = 1.0,
 ) -> StopReason:
     """Send ``records`` to ``sink`` until they run out, a limit is reached or a stop is requested.
 
     With a ``rate`` (records/s) a token bucket paces the stream: every ``flush_interval_s`` or
     so a batch of what the bucket holds goes out (at most ``max_batch``), and after a slow
-    answer it catches up by at most one second's worth. Without a rate, full batches go out
-    back to back, as fast as the sink takes them. A stop request is honoured between batches:
-    the batch in flight is always finished.
+    answer it catches up by at most ``catch_up_s`` seconds' worth (a live business that must
+    keep its pace on a busy machine wants more than the default second). Without a rate,
+    full batches go out back to back, as fast as the sink takes them. A stop request is
+    honoured between batches: the batch in flight is always finished.
     """
     if max_batch < 1:
         raise ValueError("max_batch must be at least 1")
@@ -102,7 +104,8 @@ async def stream_records(
     target = max_batch
     if rate is not None and rate > 0:
         target = min(max_batch, max(1, round(rate * flush_interval_s)))
-        bucket = TokenBucket(rate, capacity=max(float(target), rate), clock=clock.monotonic)
+        capacity = max(float(target), rate * catch_up_s)
+        bucket = TokenBucket(rate, capacity=capacity, clock=clock.monotonic)
     while True:
         if stop_requested():
             return StopReason.INTERRUPTED
