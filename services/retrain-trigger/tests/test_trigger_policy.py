@@ -19,6 +19,7 @@ from retrain_trigger.domain.policy import (
     judge_schedule,
     judge_window,
     model_promoted,
+    model_rejected,
     schedule_slot,
     training_finished,
     training_window,
@@ -160,6 +161,25 @@ def test_a_failed_training_reopens_its_episode_under_a_new_attempt() -> None:
     retry, _ = run(state, [window(4)], start=T0 + timedelta(hours=2))
     assert retry[0].outcome is Outcome.REQUESTED
     assert retry[0].idempotency_key == "retrain-churn-drift-v1-w1-a2"
+
+
+def test_a_rejected_model_reopens_its_episode_and_the_cooldown_paces_the_retry() -> None:
+    decisions, state = run(FRESH, [window(n) for n in (1, 2, 3)])
+    key = decisions[2].idempotency_key or ""
+    state = training_finished(state, key, succeeded=True, model_version=2)
+    assert state.in_flight is None
+    assert state.drift.trained_version == 2
+    assert model_rejected(state, 7) == state  # another training's version: not this episode
+    state = model_rejected(state, 2)
+    assert not state.drift.handled
+    soon, state = run(state, [window(4)], start=T0 + timedelta(minutes=30))
+    assert outcomes(soon) == ["cooldown"]
+    retry, state = run(state, [window(5)], start=T0 + timedelta(hours=2))
+    assert retry[0].outcome is Outcome.REQUESTED
+    assert retry[0].idempotency_key == "retrain-churn-drift-v1-w1-a2"
+    assert model_rejected(state, 2) == state  # a replayed rejection re-opens nothing
+    again, _ = run(state, [window(6)], start=T0 + timedelta(hours=4))
+    assert outcomes(again) == ["episode_already_handled"]
 
 
 def test_too_few_new_labels_hold_back_and_are_published_once() -> None:

@@ -19,7 +19,9 @@ from mlops_contracts import (
     FeatureDrift,
     LabelObserved,
     ModelPromoted,
+    ModelRejected,
     ModelTrained,
+    RejectionReason,
     SuppressionReason,
     TrainingFailed,
     TrainingRequested,
@@ -267,6 +269,38 @@ async def test_a_promotion_ends_the_episode(make_trigger: Factory) -> None:
     assert stale.decision.reason is SuppressionReason.STALE_MODEL_VERSION
     fresh = await trigger.on_window(drift_signal(drift(4, version=2), "e4"))
     assert "flagged window 1 of 3" in fresh.decision.detail
+
+
+async def test_a_rejected_challenger_reopens_its_episode_for_a_retry(
+    make_trigger: Factory, recording_publisher: Any
+) -> None:
+    trigger = make_trigger()
+    decisions = [await trigger.on_window(drift_signal(drift(n), f"e{n}")) for n in (1, 2, 3)]
+    key = decisions[-1].decision.idempotency_key or ""
+    await trigger.on_training_result(trained(key))  # version 2
+    handled = await trigger.on_window(drift_signal(drift(4), "e4"))
+    assert handled.decision.reason is SuppressionReason.EPISODE_ALREADY_HANDLED
+    await make_trigger().on_gate_decision(  # another process: the state is durable
+        ModelRejected(
+            model_name="churn",
+            model_version=2,
+            model_uri="mlflow-artifacts:/1/run-1/artifacts/model",
+            sha256="a" * 64,
+            gate_metric="roc_auc",
+            challenger_metric=0.4,
+            champion_metric=0.5,
+            min_margin=0.0,
+            holdout_rows=500,
+            champion_version=1,
+            reason=RejectionReason.NOT_BETTER_THAN_CHAMPION,
+            detail="0.4 < 0.5",
+            rejected_at=T0,
+        )
+    )
+    retry = await make_trigger().on_window(drift_signal(drift(5), "e5"))
+    assert retry.decision.outcome is Outcome.REQUESTED
+    keys = [e.idempotency_key for e in recording_publisher.events(TrainingRequested)]
+    assert keys == [key, key.replace("-a1", "-a2")]
 
 
 async def test_the_schedule_is_judged_once_per_slot(

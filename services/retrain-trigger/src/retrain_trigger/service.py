@@ -33,6 +33,7 @@ from retrain_trigger.domain.policy import (
     judge_schedule,
     judge_window,
     model_promoted,
+    model_rejected,
     schedule_decision_id,
     schedule_slot,
     training_finished,
@@ -144,6 +145,7 @@ class RetrainTrigger:
                     succeeded=True,
                     window_end=event.dataset.window_end,
                     finished_at=event.trained_at,
+                    model_version=event.model_version,
                 ),
             )
         else:
@@ -153,11 +155,15 @@ class RetrainTrigger:
             )
 
     async def on_gate_decision(self, event: ModelPromoted | ModelRejected) -> None:
-        """A promotion ends every open episode; a rejection changes nothing (the episode
-        that asked for the training stays handled)."""
+        """A promotion ends every open episode; a rejection re-opens the episode whose
+        training produced the rejected version (a retry, paced by the gates)."""
         if isinstance(event, ModelPromoted):
             await self._update(
                 event.model_name, lambda state: model_promoted(state, event.model_version)
+            )
+        else:
+            await self._update(
+                event.model_name, lambda state: model_rejected(state, event.model_version)
             )
 
     async def on_labels(self, events: Sequence[LabelObserved]) -> int:

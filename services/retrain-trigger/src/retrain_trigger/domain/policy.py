@@ -7,10 +7,12 @@ and gate decisions only move the state (they clear the training in flight, end e
 
 An *episode* is a run of consecutive flagged windows (drifted, or degraded) of one model
 version. It ends with an unflagged window, a window of a newer model version, or the
-promotion of a new champion. An episode requests at most one training, under an
-idempotency key derived from its first window, so a replayed window, a restart or a
-second replica never requests twice; only a ``TrainingFailed`` for that key re-opens the
-episode (with a new attempt number, hence a new key).
+promotion of a new champion. An episode requests at most one training per attempt, under
+an idempotency key derived from its first window and the attempt, so a replayed window, a
+restart or a second replica never requests twice. Only a ``TrainingFailed`` for that key,
+or the gate's rejection of the version it trained, re-opens the episode (a new attempt,
+hence a new key); the cooldown and the minimum of new labels then pace the retry, so a
+model that lost the gate is retrained on fresher data rather than never again.
 """
 
 from __future__ import annotations
@@ -101,8 +103,12 @@ class Streak(_Frozen):
     handled: bool = False
     """A training was requested for this episode (no second one)."""
     attempt: int = 1
-    """Raised when the episode's training failed: the next request gets a new key."""
+    """Raised when the episode's training failed or lost the gate: the next request gets a
+    new key."""
     requested_key: str | None = None
+    trained_version: int | None = None
+    """The version the requested training produced (the gate's rejection of it re-opens
+    the episode)."""
 
     @property
     def count(self) -> int:
@@ -601,11 +607,13 @@ def training_finished(
     succeeded: bool,
     window_end: datetime | None = None,
     finished_at: datetime | None = None,
+    model_version: int | None = None,
 ) -> PolicyState:
     """A ``ModelTrained`` (``succeeded``) or ``TrainingFailed`` for ``idempotency_key``,
     whoever requested it: clears the training in flight when it is that one; a success
-    moves the newest window end (labels after it are new); a failure re-opens the episode
-    that requested it, under a new attempt number."""
+    moves the newest window end (labels after it are new) and notes the version an
+    episode's training produced; a failure re-opens the episode that requested it, under a
+    new attempt number."""
     update: dict[str, object] = {}
     if state.in_flight is not None and state.in_flight.idempotency_key == idempotency_key:
         update["in_flight"] = None
@@ -618,15 +626,39 @@ def training_finished(
             state.last_trained_at is None or finished_at > state.last_trained_at
         ):
             update["last_trained_at"] = finished_at
-    else:
-        for signal in WINDOW_SIGNALS:
-            streak = state.streak(signal)
-            if streak.handled and streak.requested_key == idempotency_key:
-                reopened = streak.model_copy(
-                    update={"handled": False, "requested_key": None, "attempt": streak.attempt + 1}
-                )
-                update["drift" if signal is TrainingReason.DRIFT else "performance"] = reopened
+    for signal in WINDOW_SIGNALS:
+        streak = state.streak(signal)
+        if not (streak.handled and streak.requested_key == idempotency_key):
+            continue
+        field = "drift" if signal is TrainingReason.DRIFT else "performance"
+        if not succeeded:
+            update[field] = _reopened(streak)
+        elif model_version is not None:
+            update[field] = streak.model_copy(update={"trained_version": model_version})
     return state.model_copy(update=update) if update else state
+
+
+def model_rejected(state: PolicyState, version: int) -> PolicyState:
+    """The gate rejected ``version``: the episode whose training produced it is re-opened
+    under a new attempt number (its windows keep counting; the gates pace the retry)."""
+    update: dict[str, object] = {}
+    for signal in WINDOW_SIGNALS:
+        streak = state.streak(signal)
+        if streak.handled and streak.trained_version == version:
+            field = "drift" if signal is TrainingReason.DRIFT else "performance"
+            update[field] = _reopened(streak)
+    return state.model_copy(update=update) if update else state
+
+
+def _reopened(streak: Streak) -> Streak:
+    return streak.model_copy(
+        update={
+            "handled": False,
+            "requested_key": None,
+            "trained_version": None,
+            "attempt": streak.attempt + 1,
+        }
+    )
 
 
 def model_promoted(state: PolicyState, version: int) -> PolicyState:
