@@ -217,6 +217,19 @@ async def test_plain_kafka_and_rest_clients_are_answered_and_a_promotion_loses_n
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert one.status_code == 200, one.text
+        # Concurrent callers: the replies come back in batches; each reaches its caller.
+        burst = await asyncio.gather(
+            *(
+                api.post(
+                    "/v1/predict",
+                    json={"customer_id": customer},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+                for customer in customers[:40]
+            )
+        )
+        assert [r.status_code for r in burst] == [200] * 40, [r.text for r in burst][:3]
+        assert [r.json()["customer_id"] for r in burst] == customers[:40]
 
         # 3. A promotion while REST traffic flows: every request answered, both replicas roll.
         async def traffic(seconds: float) -> list[httpx.Response]:

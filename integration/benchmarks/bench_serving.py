@@ -27,7 +27,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,14 @@ from mlops_contracts import (
     decode,
     encode,
 )
-from service_kit import ensure_topics
+from service_kit import KAFKA_PROFILES, ensure_topics
 
 ECHO_REQUESTS = TopicSpec(
     name="bench.echo.requests",
     partitions=12,
     key_field="customer_id",
     event_types=(PredictionRequested,),
-    retention=3600,
+    retention=timedelta(hours=1),
     description="benchmark echo input",
 )
 ECHO_RESULTS = TopicSpec(
@@ -58,10 +58,16 @@ ECHO_RESULTS = TopicSpec(
     partitions=12,
     key_field="customer_id",
     event_types=(PredictionRequested,),
-    retention=3600,
+    retention=timedelta(hours=1),
     description="benchmark echo output",
 )
-CLIENT = {"fetch_max_wait_ms": 10, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+_REQUEST_PATH = KAFKA_PROFILES["dev"].consumer_options(request_path=True)
+CLIENT = {
+    name: _REQUEST_PATH[name]
+    for name in ("fetch_max_wait_ms", "session_timeout_ms", "heartbeat_interval_ms")
+}
+"""The benchmark's own consumers (the echo's, the result readers): the client settings of
+the mesh's request path, so the echo is the broker's floor for the same hops."""
 
 
 @dataclass

@@ -261,12 +261,15 @@ def subscribe(
     topic_names: Collection[str] | None = None,
     max_batch: int = 1,
     max_wait_ms: int = 50,
+    request_path: bool = False,
 ) -> None:
     """Register ``consumer`` on ``broker`` with manual commits after processing.
 
     ``max_batch`` > 1 hands the consumer up to that many records at once (waiting at most
     ``max_wait_ms`` to fill a batch). ``topic_names`` overrides the subscribed topic names
     (a gateway's own reply topic); by default it is the consumer's catalogue topic.
+    ``request_path``: a synchronous caller waits on these records (the profile's request
+    path fetch wait).
     """
 
     async def on_records(message: KafkaMessage) -> None:
@@ -301,7 +304,7 @@ def subscribe(
         parser=_lenient_headers,
         decoder=_undecoded,
         **batching,
-        **profile.consumer_options(),
+        **profile.consumer_options(request_path=request_path),
     )(on_records)
 
 

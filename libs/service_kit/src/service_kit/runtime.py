@@ -99,10 +99,13 @@ class ServiceRuntime:
         decoder: RecordDecoder = decode_cloud_event,
         max_batch: int = 500,
         max_wait_ms: int = 50,
+        request_path: bool = False,
     ) -> EventConsumer:
         """Subscribe ``handler`` to ``topic`` with batches of up to ``max_batch`` events
         (one deduplication query and one commit per batch). ``idempotent=False`` when the
-        handler deduplicates itself (e.g. on a natural key in its own transaction)."""
+        handler deduplicates itself (e.g. on a natural key in its own transaction).
+        ``request_path`` when a synchronous caller waits on these events (a shorter fetch
+        wait on the embedded broker)."""
         consumer = EventConsumer(
             topic=topic,
             group_id=group_id or self.settings.service_name,
@@ -118,6 +121,7 @@ class ServiceRuntime:
             self.settings.kafka_profile,
             max_batch=max_batch,
             max_wait_ms=max_wait_ms,
+            request_path=request_path,
         )
         return consumer
 

@@ -37,6 +37,10 @@ class KafkaClientProfile:
     session_timeout_ms: int
     heartbeat_interval_ms: int
     fetch_max_wait_ms: int
+    request_path_fetch_max_wait_ms: int
+    """Fetch wait of the consumers on the synchronous request path (prediction requests in
+    the predictor, replies in the gateway): Tansu answers a fetch only when its wait
+    expires, so each hop costs up to this. Real Kafka answers as soon as data arrives."""
     auto_offset_reset: Literal["earliest", "latest"]
     metadata_for_all_topics: bool = False
     """Producer metadata requests ask for every topic (Tansu: a request naming topics
@@ -51,12 +55,15 @@ class KafkaClientProfile:
             "linger_ms": self.linger_ms,
         }
 
-    def consumer_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``broker.subscriber(...)`` that configure its consumer."""
+    def consumer_options(self, *, request_path: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``broker.subscriber(...)`` that configure its consumer
+        (``request_path``: one a synchronous caller waits on)."""
         return {
             "session_timeout_ms": self.session_timeout_ms,
             "heartbeat_interval_ms": self.heartbeat_interval_ms,
-            "fetch_max_wait_ms": self.fetch_max_wait_ms,
+            "fetch_max_wait_ms": (
+                self.request_path_fetch_max_wait_ms if request_path else self.fetch_max_wait_ms
+            ),
             "auto_offset_reset": self.auto_offset_reset,
         }
 
@@ -70,6 +77,7 @@ KAFKA_PROFILES: dict[ProfileName, KafkaClientProfile] = {
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
         fetch_max_wait_ms=20,
+        request_path_fetch_max_wait_ms=10,
         auto_offset_reset="earliest",
         metadata_for_all_topics=True,
     ),
@@ -81,6 +89,7 @@ KAFKA_PROFILES: dict[ProfileName, KafkaClientProfile] = {
         session_timeout_ms=45000,
         heartbeat_interval_ms=3000,
         fetch_max_wait_ms=100,
+        request_path_fetch_max_wait_ms=100,
         # A new consumer group starts from the beginning so no event published before
         # the first deployment of a consumer is silently skipped.
         auto_offset_reset="earliest",

@@ -1,5 +1,6 @@
 """Composition root of the gateway service: ``create_app(settings)``, no I/O at import."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -24,14 +25,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     replies = reply_topic_spec(settings.reply_instance)
 
-    async def on_reply(envelope: Envelope[PredictionMade]) -> None:
-        if http.pending is not None and not http.pending.resolve(envelope.data):
-            metrics.late_replies.inc()
+    async def on_replies(envelopes: Sequence[Envelope[PredictionMade]]) -> None:
+        for envelope in envelopes:
+            if http.pending is not None and not http.pending.resolve(envelope.data):
+                metrics.late_replies.inc()
 
     # Only this instance reads its reply topic, in a group of its own: no other gateway
-    # instance ever sees (or steals) these replies.
-    runtime.consume(
-        replies, on_reply, group_id=f"gateway-{settings.reply_instance}", idempotent=False
+    # instance ever sees (or steals) these replies. In batches: one commit per batch, not
+    # one per reply, on the path its callers wait on.
+    runtime.consume_batches(
+        replies,
+        on_replies,
+        group_id=f"gateway-{settings.reply_instance}",
+        idempotent=False,
+        request_path=True,
     )
 
     async def start(_runtime: ServiceRuntime) -> None:

@@ -24,6 +24,7 @@ def create_app(settings: PredictorSettings) -> FastAPI:
         # An answer is idempotent (same request id, same model): a redelivered request
         # is answered again rather than paying a dedup query on the hot path.
         idempotent=False,
+        request_path=True,  # the gateway's callers wait on these
     )
     # Every replica reads every decision: its own consumer group (broadcast).
     runtime.consume(
