@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from mesh.model_loop import (
     MODEL_NAME,
@@ -37,8 +37,10 @@ from mesh.model_loop import (
     decode_record,
     narrate_decision,
     send_history,
+    topic_reader,
     worth_a_line,
 )
+from mesh.request_trace import trace_requests
 from mesh.settings import MeshSettings
 from mlops_contracts import (
     ContractError,
@@ -106,8 +108,9 @@ DRIFTS: dict[Scenario, tuple[str, ...]] = {
         "concept:contract_type:flip",
     ),
     # Feature values stay the same; only what they mean for churn changes, so only the
-    # delayed labels show it (live performance, not data drift).
-    "concept": ("concept:contract_type,support_tickets:flip",),
+    # delayed labels show it (live performance, not data drift): the strongest drivers of
+    # churn now work the other way round (the business keeps its churn rate).
+    "concept": ("concept:contract_type,support_tickets,usage_minutes,failed_payments:flip",),
 }
 """What each scenario injects (simulator drift syntax; see `mlops simulate --help`)."""
 
@@ -125,6 +128,18 @@ LOOP_EVENTS = (
 
 LABELS_PER_ACTIVITY_RECORD = 1.15
 """Records per activity record in the simulated stream (the labels ride along)."""
+
+
+def _stream_rate(plan: DemoPlan, simulation: Simulation) -> float:
+    """Records/s through ingest: one activity record per customer and business day, plus
+    the labels that ride along (their share measured on the replayed history, if any)."""
+    stats = simulation.stats
+    per_activity = (
+        1.0 + stats.labels / stats.activity
+        if stats.activity >= 1000
+        else LABELS_PER_ACTIVITY_RECORD
+    )
+    return plan.customers / plan.day_seconds * per_activity
 
 
 class DemoError(RuntimeError):
@@ -163,12 +178,6 @@ class DemoPlan:
         """A business day of the mesh."""
         return timedelta(seconds=self.day_seconds)
 
-    @property
-    def activity_rate(self) -> float:
-        """Records/s streamed through ingest: each customer's day of activity once a day,
-        plus the labels (about one record in seven is a label)."""
-        return self.customers / self.day_seconds * LABELS_PER_ACTIVITY_RECORD
-
 
 @dataclass
 class DemoRun:
@@ -186,20 +195,38 @@ class DemoRun:
     """Request id -> answers received (exactly 1 each when nothing is lost or doubled)."""
     errors: Counter[str] = field(default_factory=Counter)
     """Error code -> answers with that error."""
+    activity_per_s: float | None = None
+    """Customer activity records/s the stream achieved (the plan's pace: one per customer
+    and business day; a slower stream thins the windowed features)."""
+    unreadable: Counter[str] = field(default_factory=Counter)
+    """Why a record on the reply topic could not be read as an answer -> how many."""
+    traces: dict[str, str] = field(default_factory=dict)
+    """Unanswered request id -> where it was seen (see :mod:`mesh.request_trace`)."""
     versions_answering: dict[int, datetime] = field(default_factory=dict)
     """Model version -> first answer it made."""
     new_champion: int | None = None
     rolled: dict[str, datetime] = field(default_factory=dict)
     """Replica -> when it reported serving the new champion."""
 
+    def unanswered(self) -> list[str]:
+        """Requests the broker took that got no answer (yet)."""
+        return [request_id for request_id in self.sent if self.answers[request_id] == 0]
+
     def of(self, kind: type[Event]) -> list[Event]:
         """The loop events of one type, in order."""
         return [event for _, event in self.events if isinstance(event, kind)]
 
-    def first(self, kind: type[Event], test: Callable[[Event], bool] = lambda _: True) -> datetime:
-        """When the first event of ``kind`` (passing ``test``) arrived."""
+    def first(
+        self,
+        kind: type[Event],
+        test: Callable[[Event], bool] = lambda _: True,
+        *,
+        since: datetime | None = None,
+    ) -> datetime:
+        """When the first event of ``kind`` (passing ``test``; arriving after ``since``)
+        arrived."""
         for at, event in self.events:
-            if isinstance(event, kind) and test(event):
+            if isinstance(event, kind) and test(event) and (since is None or at > since):
                 return at
         raise DemoError(f"no {kind.__name__} seen")
 
@@ -223,10 +250,11 @@ class DemoRun:
             ("live performance degraded", PerformanceDegraded, _degraded),
             ("training requested", TrainingRequested, _any),
             ("model trained", ModelTrained, _any),
+            ("rejected by the gate", ModelRejected, _any),
             ("promoted", ModelPromoted, _any),
         ):
             try:
-                marks.append((label, self.first(kind, test)))
+                marks.append((label, self.first(kind, test, since=zero)))
             except DemoError:
                 continue
         if self.rolled:
@@ -263,13 +291,15 @@ async def run_demo(endpoints: Endpoints, plan: DemoPlan, say: Say) -> DemoRun:
     simulation = await _continue_business(endpoints, plan, say)
     sending, watching = asyncio.Event(), asyncio.Event()  # set: stop
     say(
-        f"Streaming {plan.activity_rate:g} customer records/s through ingest and "
+        f"Streaming {_stream_rate(plan, simulation):.1f} customer records/s through ingest and "
         f"{plan.prediction_rate:g} prediction requests/s; '{plan.scenario}' drift in "
         f"{plan.warmup_s:g} s: {', '.join(DRIFTS[plan.scenario])}"
     )
     tasks = {
         "simulated customers": _stream_customers(endpoints, plan, simulation, run, sending, say),
-        "prediction requests": _request_predictions(endpoints, plan, run, replies.name, sending),
+        "prediction requests": _request_predictions(
+            endpoints, plan, simulation, run, replies.name, sending
+        ),
         "answer reader": _read_answers(endpoints, run, replies.name, watching),
         "loop watcher": _watch_loop(endpoints, plan, run, watching, say),
     }
@@ -286,6 +316,8 @@ async def run_demo(endpoints: Endpoints, plan: DemoPlan, say: Say) -> DemoRun:
         sending.set()
         await running["prediction requests"]
         await _drain(run, within_s=15.0)
+        if unanswered := run.unanswered():
+            run.traces = await trace_requests(endpoints.bootstrap_servers, unanswered, replies.name)
     finally:
         sending.set()
         watching.set()
@@ -294,16 +326,14 @@ async def run_demo(endpoints: Endpoints, plan: DemoPlan, say: Say) -> DemoRun:
             earlier = DemoState.load(plan.state)
             injected = DRIFTS[plan.scenario] if run.drift_started is not None else ()
             DemoState(datetime.now(UTC), earlier.drifts + injected).save(plan.state)
-    _summarise(run, say)
+    _summarise(run, plan, say)
     return run
 
 
 async def _drain(run: DemoRun, within_s: float) -> None:
     """Wait (a bounded time) until every request sent has its answer."""
     deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline and any(  # noqa: ASYNC110 - polls a counter
-        run.answers[request_id] == 0 for request_id in list(run.sent)
-    ):
+    while time.monotonic() < deadline and run.unanswered():  # noqa: ASYNC110 - polls
         await asyncio.sleep(0.2)
 
 
@@ -408,23 +438,35 @@ async def _stream_customers(
             say(f"[{_clock()}] drift injected into the simulated business")
 
     sink = HttpIngestSink(endpoints.ingest_url, endpoints.api_token)
+    stats, started = StreamStats(), time.monotonic()
     try:
         await stream_records(
             simulation.live(lambda: datetime.now(UTC), drifts=drifts),
             sink,
             clock=SystemClock(),
-            stats=StreamStats(),
-            rate=plan.activity_rate,
+            stats=stats,
+            rate=_stream_rate(plan, simulation),
             stop_requested=stop.is_set,
+            # Keep the business's pace through the machine's slow moments: a stream that
+            # falls behind thins every customer's 7/30/90-day windows, which reads as drift.
+            catch_up_s=10.0,
             on_progress=on_progress,
         )
     finally:
+        run.activity_per_s = stats.activity / max(time.monotonic() - started, 1e-9)
         await sink.aclose()
 
 
 async def _request_predictions(
-    endpoints: Endpoints, plan: DemoPlan, run: DemoRun, reply_to: str, stop: asyncio.Event
+    endpoints: Endpoints,
+    plan: DemoPlan,
+    simulation: Simulation,
+    run: DemoRun,
+    reply_to: str,
+    stop: asyncio.Event,
 ) -> None:
+    """Ask for predictions about the business's current customers (those the labels will
+    judge), at the plan's rate, each answered on the demo's reply topic."""
     producer = AIOKafkaProducer(
         bootstrap_servers=endpoints.bootstrap_servers, linger_ms=5, acks="all"
     )
@@ -436,9 +478,11 @@ async def _request_predictions(
         sequence = 0
         while not stop.is_set():
             sequence += 1
+            if sequence % 100 == 1:  # the panel changes a little every business day
+                customers = simulation.known_customer_ids()
             request = PredictionRequested(
                 request_id=f"demo-{sequence:08d}-{uuid.uuid4().hex[:6]}",
-                customer_id=f"C-{rng.randint(1, plan.customers):06d}",
+                customer_id=rng.choice(customers),
                 reply_to=reply_to,
                 requested_at=datetime.now(UTC),
             )
@@ -471,7 +515,7 @@ def _delivery_noter(run: DemoRun, request_id: str) -> Callable[[asyncio.Future[o
 async def _read_answers(
     endpoints: Endpoints, run: DemoRun, reply_to: str, stop: asyncio.Event
 ) -> None:
-    consumer = _consumer(endpoints)
+    consumer = topic_reader(endpoints.bootstrap_servers)
     await consumer.start()
     try:
         partition = TopicPartition(reply_to, 0)
@@ -481,8 +525,13 @@ async def _read_answers(
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
-                    answer = _decoded(record)
+                    try:
+                        answer = decode_record(record).data
+                    except ContractError as error:
+                        run.unreadable[type(error).__name__] += 1
+                        continue
                     if not isinstance(answer, PredictionMade):
+                        run.unreadable[type(answer).__name__] += 1
                         continue
                     run.answers[answer.request_id] += 1
                     if answer.status is PredictionStatus.OK and answer.model_version is not None:
@@ -496,7 +545,7 @@ async def _read_answers(
 async def _watch_loop(
     endpoints: Endpoints, plan: DemoPlan, run: DemoRun, stop: asyncio.Event, say: Say
 ) -> None:
-    consumer = _consumer(endpoints)
+    consumer = topic_reader(endpoints.bootstrap_servers)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic_for(kind).name, 0) for kind in LOOP_EVENTS]
@@ -587,8 +636,8 @@ def _narration(event: Event, run: DemoRun) -> str | None:
     return None
 
 
-def _summarise(run: DemoRun, say: Say) -> None:
-    lost = sum(1 for request_id in run.sent if run.answers[request_id] == 0)
+def _summarise(run: DemoRun, plan: DemoPlan, say: Say) -> None:
+    lost = len(run.unanswered())
     doubled = sum(1 for count in run.answers.values() if count > 1)
     say("")
     say("The loop closed with no human step. Seconds from the drift's start:")
@@ -599,6 +648,15 @@ def _summarise(run: DemoRun, say: Say) -> None:
         f"({lost} unanswered, {doubled} answered twice); errors: "
         f"{dict(run.errors) or 'none'}"
     )
+    if run.activity_per_s is not None:
+        say(
+            f"Customer activity streamed at {run.activity_per_s:,.1f} records/s "
+            f"(the business's pace: {plan.customers / plan.day_seconds:,.1f}/s)"
+        )
+    if run.unreadable:
+        say(f"  records on the reply topic that are not answers: {dict(run.unreadable)}")
+    for request_id, seen in run.traces.items():
+        say(f"  unanswered {request_id}: seen in {seen}")
     if run.undelivered:
         say(
             f"  {len(run.undelivered)} requests were not taken by the broker (the client was "
@@ -614,25 +672,11 @@ def _how_far(run: DemoRun, plan: DemoPlan) -> str:
     )
 
 
-def _consumer(endpoints: Endpoints) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=endpoints.bootstrap_servers,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=50,
-    )
-
-
 def _envelope(record: object) -> Envelope[Event] | None:
     try:
         return decode_record(record)
     except ContractError:
         return None
-
-
-def _decoded(record: object) -> Event | None:
-    envelope = _envelope(record)
-    return None if envelope is None else envelope.data
 
 
 def _clock() -> str:

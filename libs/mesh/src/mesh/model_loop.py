@@ -185,12 +185,7 @@ async def request_training(
 ) -> ModelPromoted | ModelRejected:
     """Publish ``request`` and narrate its run until the gate decides (or raise)."""
     followed = (topic_for(TrainingProgress), topic_for(ModelTrained), topic_for(ModelPromoted))
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=endpoints.bootstrap_servers,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=50,
-    )
+    consumer = topic_reader(endpoints.bootstrap_servers)
     await consumer.start()
     try:
         # No consumer group: read the three one-partition topics from their start.
@@ -288,6 +283,17 @@ def worth_a_line(progress: TrainingProgress) -> bool:
     """The first epoch, every fifth and the last: enough to watch a run in a terminal."""
     last = progress.epoch == progress.max_epochs or not progress.eta_seconds
     return progress.epoch == 1 or progress.epoch % 5 == 0 or last
+
+
+def topic_reader(bootstrap_servers: str) -> AIOKafkaConsumer:
+    """A consumer in no group, for reading topics from their start (``assign`` and
+    ``seek_to_beginning``): the launcher's and the demo's way of watching the mesh."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=50,
+    )
 
 
 def decode_record(record: object) -> Envelope[Event]:
