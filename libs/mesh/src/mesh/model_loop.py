@@ -12,11 +12,11 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -294,6 +294,35 @@ def topic_reader(bootstrap_servers: str) -> AIOKafkaConsumer:
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
     )
+
+
+async def read_everything(bootstrap_servers: str, topics: Sequence[str]) -> AsyncIterator[Any]:
+    """Every record of ``topics`` (those that exist, all partitions), from their start,
+    until the broker has nothing more to give (Tansu's end offsets are unreliable, so the
+    read stops after a second with no record)."""
+    consumer = topic_reader(bootstrap_servers)
+    await consumer.start()
+    try:
+        available = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            if topic in available
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        idle = 0
+        while idle < 5:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            idle = 0 if batches else idle + 1
+            for records in batches.values():
+                for record in records:
+                    yield record
+    finally:
+        await consumer.stop()
 
 
 def decode_record(record: object) -> Envelope[Event]:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from aiokafka import TopicPartition
-
-from mesh.model_loop import topic_reader
+from mesh.model_loop import read_everything
 from mlops_contracts import PredictionMade, PredictionRequested, dead_letter_topic, topic_for
 
 
@@ -27,34 +25,11 @@ async def trace_requests(
     topics = (requests_topic, dead_letter_topic(requests_topic), results_topic, reply_topic)
     seen: dict[str, list[str]] = {request_id: [] for request_id in request_ids}
     needles = {request_id: request_id.encode() for request_id in request_ids}
-    consumer = topic_reader(bootstrap_servers)
-    await consumer.start()
-    try:
-        available = await consumer.topics()
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            if topic in available
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return {request_id: "nowhere" for request_id in request_ids}
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        idle = 0
-        while idle < 5:  # Tansu's end offsets are unreliable: read until nothing comes
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            idle = 0 if batches else idle + 1
-            for records in batches.values():
-                for record in records:
-                    value = record.value or b""
-                    for request_id, needle in needles.items():
-                        if needle in value:
-                            seen[request_id].append(
-                                f"{record.topic}[{record.partition}]@{record.offset}"
-                            )
-    finally:
-        await consumer.stop()
+    async for record in read_everything(bootstrap_servers, topics):
+        value = record.value or b""
+        for request_id, needle in needles.items():
+            if needle in value:
+                seen[request_id].append(f"{record.topic}[{record.partition}]@{record.offset}")
     order = {topic: index for index, topic in enumerate(topics)}
 
     def in_path_order(place: str) -> tuple[int, str]:
