@@ -248,22 +248,24 @@ async def test_new_labels_are_counted_after_the_newest_training_window(
     assert requested.decision.outcome is Outcome.REQUESTED
 
 
+CHALLENGER_2: dict[str, Any] = {
+    "model_name": "churn",
+    "model_version": 2,
+    "model_uri": "mlflow-artifacts:/1/run-1/artifacts/model",
+    "sha256": "a" * 64,
+    "gate_metric": "roc_auc",
+    "min_margin": 0.0,
+    "holdout_rows": 500,
+}
+"""What the gate says of version 2 whatever it decides."""
+
+
 async def test_a_promotion_ends_the_episode(make_trigger: Factory) -> None:
     trigger = make_trigger()
     for number in (1, 2):
         await trigger.on_window(drift_signal(drift(number), f"e{number}"))
     await trigger.on_gate_decision(
-        ModelPromoted(
-            model_name="churn",
-            model_version=2,
-            model_uri="mlflow-artifacts:/1/run-1/artifacts/model",
-            sha256="a" * 64,
-            gate_metric="roc_auc",
-            challenger_metric=0.8,
-            min_margin=0.0,
-            holdout_rows=500,
-            promoted_at=T0,
-        )
+        ModelPromoted(**CHALLENGER_2, challenger_metric=0.8, promoted_at=T0)
     )
     stale = await trigger.on_window(drift_signal(drift(3), "e3"))
     assert stale.decision.reason is SuppressionReason.STALE_MODEL_VERSION
@@ -282,15 +284,9 @@ async def test_a_rejected_challenger_reopens_its_episode_for_a_retry(
     assert handled.decision.reason is SuppressionReason.EPISODE_ALREADY_HANDLED
     await make_trigger().on_gate_decision(  # another process: the state is durable
         ModelRejected(
-            model_name="churn",
-            model_version=2,
-            model_uri="mlflow-artifacts:/1/run-1/artifacts/model",
-            sha256="a" * 64,
-            gate_metric="roc_auc",
+            **CHALLENGER_2,
             challenger_metric=0.4,
             champion_metric=0.5,
-            min_margin=0.0,
-            holdout_rows=500,
             champion_version=1,
             reason=RejectionReason.NOT_BETTER_THAN_CHAMPION,
             detail="0.4 < 0.5",

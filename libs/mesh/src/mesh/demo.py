@@ -293,13 +293,16 @@ async def run_demo(endpoints: Endpoints, plan: DemoPlan, say: Say) -> DemoRun:
     await ensure_topics(endpoints.bootstrap_servers, [replies])
     simulation = await _continue_business(endpoints, plan, say)
     sending, watching = asyncio.Event(), asyncio.Event()  # set: stop
+    rate = _stream_rate(plan, simulation)
     say(
-        f"Streaming {_stream_rate(plan, simulation):.1f} customer records/s through ingest and "
+        f"Streaming {rate:.1f} customer records/s through ingest and "
         f"{plan.prediction_rate:g} prediction requests/s; '{plan.scenario}' drift in "
         f"{plan.warmup_s:g} s: {', '.join(DRIFTS[plan.scenario])}"
     )
     tasks = {
-        "simulated customers": _stream_customers(endpoints, plan, simulation, run, sending, say),
+        "simulated customers": _stream_customers(
+            endpoints, plan, simulation, rate, run, sending, say
+        ),
         "prediction requests": _request_predictions(
             endpoints, plan, simulation, run, replies.name, sending
         ),
@@ -427,6 +430,7 @@ async def _stream_customers(
     endpoints: Endpoints,
     plan: DemoPlan,
     simulation: Simulation,
+    rate: float,
     run: DemoRun,
     stop: asyncio.Event,
     say: Say,
@@ -450,7 +454,7 @@ async def _stream_customers(
             sink,
             clock=SystemClock(),
             stats=stats,
-            rate=_stream_rate(plan, simulation),
+            rate=rate,
             stop_requested=stop.is_set,
             # Keep the business's pace through the machine's slow moments: a stream that
             # falls behind thins every customer's 7/30/90-day windows, which reads as drift.

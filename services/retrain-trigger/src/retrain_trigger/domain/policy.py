@@ -626,28 +626,27 @@ def training_finished(
             state.last_trained_at is None or finished_at > state.last_trained_at
         ):
             update["last_trained_at"] = finished_at
+    state = state.model_copy(update=update) if update else state
     for signal in WINDOW_SIGNALS:
         streak = state.streak(signal)
         if not (streak.handled and streak.requested_key == idempotency_key):
             continue
-        field = "drift" if signal is TrainingReason.DRIFT else "performance"
         if not succeeded:
-            update[field] = _reopened(streak)
+            state = state.with_streak(signal, _reopened(streak))
         elif model_version is not None:
-            update[field] = streak.model_copy(update={"trained_version": model_version})
-    return state.model_copy(update=update) if update else state
+            trained = streak.model_copy(update={"trained_version": model_version})
+            state = state.with_streak(signal, trained)
+    return state
 
 
 def model_rejected(state: PolicyState, version: int) -> PolicyState:
     """The gate rejected ``version``: the episode whose training produced it is re-opened
     under a new attempt number (its windows keep counting; the gates pace the retry)."""
-    update: dict[str, object] = {}
     for signal in WINDOW_SIGNALS:
         streak = state.streak(signal)
         if streak.handled and streak.trained_version == version:
-            field = "drift" if signal is TrainingReason.DRIFT else "performance"
-            update[field] = _reopened(streak)
-    return state.model_copy(update=update) if update else state
+            state = state.with_streak(signal, _reopened(streak))
+    return state
 
 
 def _reopened(streak: Streak) -> Streak:
