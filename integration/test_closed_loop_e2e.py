@@ -117,7 +117,7 @@ def assert_the_loop_closed(run: DemoRun, reason: TrainingReason, *, attempts: in
     )
     assert not run.unreadable, f"reply-topic records that are not answers: {run.unreadable}"
     assert not doubled, f"{len(doubled)} requests were answered twice"
-    assert sum(run.errors.values()) == 0, f"error answers: {dict(run.errors)}"
+    assert sum(run.errors.values()) == 0, f"error answers: {dict(run.errors)}: {run.error_examples}"
 
 
 def print_stages(title: str, run: DemoRun) -> None:

@@ -254,23 +254,25 @@ def test_a_compressed_history_keeps_the_business_and_scales_event_time() -> None
     assert min(times) >= end - 10 * timedelta(seconds=6)
 
 
-def test_known_customers_are_the_panel_minus_the_newest_arrivals() -> None:
+@pytest.mark.parametrize("rounds", [2, 5])
+def test_known_customers_are_the_panel_minus_the_newest_arrivals(rounds: int) -> None:
     simulation = Simulation(SimulationConfig(customers=300, seed=12))
-    assert len(simulation.known_customer_ids()) == 300  # the founding panel
+    assert len(simulation.known_customer_ids(rounds)) == 300  # the founding panel
     records = [r for r in simulation.history(days=20, end=END) if r["kind"] == "activity"]
     by_customer: dict[str, list[str]] = defaultdict(list)
     for record in records:
         by_customer[record["customer_id"]].append(record["observed_at"])
-    last_round, earlier_round = records[-300:], records[-900:-600]
+    last_round = records[-300:]
+    earlier_round = records[-300 * (rounds + 1) : -300 * rounds]
     in_panel = {r["customer_id"] for r in last_round}
-    known = simulation.known_customer_ids()
+    known = simulation.known_customer_ids(rounds)
     assert simulation.stats.joined > 0
     assert set(known) <= in_panel  # nobody who churned and was replaced
-    # Everyone known sent a record two whole rounds before the last one began: the stores
-    # know them however slow they are.
+    # Everyone known sent a record `rounds` whole rounds before the last one began: the
+    # stores know them however slow they are (up to that many rounds behind).
     earlier_round_start = min(r["observed_at"] for r in earlier_round)
     assert all(min(by_customer[c]) < earlier_round_start for c in known)
-    # Only the newest arrivals are left out (their first record is in the last three
+    # Only the newest arrivals are left out (their first record is in the last rounds + 1
     # rounds), nobody else.
     newcomers = {c for c in in_panel if min(by_customer[c]) >= earlier_round_start}
     assert newcomers

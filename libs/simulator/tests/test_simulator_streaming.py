@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 
@@ -111,6 +112,30 @@ async def test_slow_answers_are_caught_up_without_exceeding_the_rate() -> None:
     )
     assert stats.sent == pytest.approx(200 * 60, rel=0.03)
     assert stats.sent <= 200 * 61
+
+
+async def test_a_paced_kind_keeps_the_rate_and_the_others_ride_along() -> None:
+    # A business of 500 customers at 100 activity records/s: a round every 5 s, its labels
+    # due 1 s after the record that decides them.
+    clock = ManualClock()
+    simulation = Simulation(
+        SimulationConfig(customers=500, seed=1, label_delay=timedelta(seconds=1))
+    )
+    sink = CountingSink(clock)
+    stats = StreamStats()
+    await stream_records(
+        simulation.live(clock.now),
+        sink,
+        clock=clock,
+        stats=stats,
+        rate=100.0,
+        max_batch=40,
+        stop_after=StopAfter(seconds=60.0),
+        paced=lambda record: record["kind"] == "activity",
+    )
+    assert stats.activity == pytest.approx(100 * 60, rel=0.02)
+    assert stats.labels > 0.1 * stats.activity  # not counted against the rate
+    assert max(len(batch) for batch in sink.batches) <= 40
 
 
 class StallingSink(CountingSink):

@@ -151,10 +151,16 @@ def bootstrap_history_end(state: Path) -> datetime | None:
 
 
 async def send_history(
-    endpoints: Endpoints, records: list[Record], say: Say, started: float, deadline: float
+    endpoints: Endpoints,
+    records: list[Record],
+    say: Say,
+    started: float,
+    deadline: float,
+    *,
+    materialized: bool = True,
 ) -> None:
-    """Send past records through ingest as fast as it takes them, then wait until every
-    customer's online features are as of its newest record."""
+    """Send past records through ingest as fast as it takes them, then (``materialized``)
+    wait until every customer's online features are as of its newest record."""
     from simulator import HttpIngestSink, StreamStats, SystemClock, stream_records
 
     newest: dict[str, datetime] = {}
@@ -177,7 +183,8 @@ async def send_history(
         f"({stats.activity:,} activity, {stats.labels:,} labels) "
         f"[{time.monotonic() - started:.1f} s]"
     )
-    await _wait_for_features(endpoints, newest, deadline, say, started)
+    if materialized:
+        await _wait_for_features(endpoints, newest, deadline, say, started)
 
 
 async def request_training(

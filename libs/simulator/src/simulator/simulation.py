@@ -63,6 +63,10 @@ _USAGE_SIGMA = 0.35
 _MINUTES_PER_DAY = 1440.0
 
 
+KEPT_ROUNDS = 11
+"""Rounds whose newcomers a simulation remembers (:meth:`Simulation.known_customer_ids`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SimulationConfig:
     """The business being simulated. Same config and seed: same customers, same records."""
@@ -162,8 +166,10 @@ class Simulation:
             label_horizon=self.config.label_horizon,
         )
         self._next_number = self.config.customers + 1
-        self._round_newcomers_from: deque[int] = deque([self._next_number] * 3, maxlen=3)
-        """The first number of the newcomers of each of the last three rounds, oldest first
+        self._round_newcomers_from: deque[int] = deque(
+            [self._next_number] * KEPT_ROUNDS, maxlen=KEPT_ROUNDS
+        )
+        """The first number of the newcomers of each of the last rounds, oldest first
         (see :meth:`known_customer_ids`)."""
         self._churned_slots: list[int] = []
         self.intercept = calibrate_intercept(
@@ -260,12 +266,15 @@ class Simulation:
         self._phase_start = start
         self._phase_records = 0
 
-    def known_customer_ids(self) -> list[str]:
-        """The panel's customers whose first record is two whole rounds (periods) old or
-        more, so the stores downstream know them, even behind a lagging feature pipeline.
-        A live client asks for predictions about these (a newcomer's first record may not
-        have reached the feature store yet; a churned customer's place is someone else's)."""
-        settled_below = self._round_newcomers_from[0]
+    def known_customer_ids(self, settled_rounds: int = 2) -> list[str]:
+        """The panel's customers whose first record is ``settled_rounds`` whole rounds
+        (periods) old or more, so the stores downstream know them, even behind a lagging
+        feature pipeline. A live client asks for predictions about these (a newcomer's
+        first record may not have reached the feature store yet; a churned customer's place
+        is someone else's)."""
+        if not 0 <= settled_rounds < KEPT_ROUNDS:
+            raise ValueError(f"settled_rounds must be between 0 and {KEPT_ROUNDS - 1}")
+        settled_below = self._round_newcomers_from[-1 - settled_rounds]
         return [c.customer_id for c in self._customers if c.number < settled_below]
 
     def _next_round(self) -> _Round:

@@ -84,6 +84,7 @@ async def stream_records(
     on_progress: Callable[[], None] = lambda: None,
     flush_interval_s: float = 0.2,
     catch_up_s: float = 1.0,
+    paced: Callable[[Record], bool] | None = None,
 ) -> StopReason:
     """Send ``records`` to ``sink`` until they run out, a limit is reached or a stop is requested.
 
@@ -93,6 +94,10 @@ async def stream_records(
     keep its pace on a busy machine wants more than the default second). Without a rate,
     full batches go out back to back, as fast as the sink takes them. A stop request is
     honoured between batches: the batch in flight is always finished.
+
+    ``paced`` picks the records the rate counts (default: all of them); the others ride
+    along free. A live business paces its activity records (one per customer and business
+    day) and lets the labels come when they are due.
     """
     if max_batch < 1:
         raise ValueError("max_batch must be at least 1")
@@ -124,11 +129,10 @@ async def stream_records(
                 await clock.sleep(min(wait, MAX_SLEEP_S, deadline - now))
                 on_progress()
                 continue
-            count = min(limit, bucket.whole_tokens())
-            bucket.take(count)
+            batch, counted = _pull(records, min(limit, bucket.whole_tokens()), limit, paced)
+            bucket.take(counted)
         else:
-            count = limit
-        batch = list(islice(records, count))
+            batch = list(islice(records, limit))
         if not batch:
             return StopReason.EXHAUSTED
         outcome = await sink.send(batch)
@@ -140,3 +144,22 @@ async def stream_records(
                 f"simulator and ingest disagree on the record contract. First errors: {shown}"
             )
         on_progress()
+
+
+def _pull(
+    records: Iterator[Record], allowed: int, limit: int, paced: Callable[[Record], bool] | None
+) -> tuple[list[Record], int]:
+    """Up to ``allowed`` paced records and the free ones among them, at most ``limit`` in
+    all; with the number of paced records pulled."""
+    if paced is None:
+        whole = list(islice(records, allowed))
+        return whole, len(whole)
+    batch: list[Record] = []
+    counted = 0
+    while counted < allowed and len(batch) < limit:
+        record = next(records, None)
+        if record is None:
+            break
+        batch.append(record)
+        counted += paced(record)
+    return batch, counted
