@@ -33,6 +33,17 @@ from service_kit import ensure_topics
 HERE = Path(__file__).resolve().parent
 
 
+async def answered(request: Callable[[int], Any], n: int) -> bool:
+    """Whether request ``n`` got a 200. A request the server could not take in time (above
+    its saturation an open-loop rate queues more than the client's connection pool holds:
+    a pool or read timeout) counts as failed, like an error status: the table says how many."""
+    try:
+        response = await request(n)
+    except httpx.TimeoutException:
+        return False
+    return bool(response.status_code == 200)
+
+
 async def saturate(
     client: httpx.AsyncClient, request: Callable[[int], Any], concurrency: int, seconds: float
 ) -> tuple[float, list[float], int]:
@@ -46,8 +57,7 @@ async def saturate(
         n = offset
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            response = await request(n)
-            if response.status_code == 200:
+            if await answered(request, n):
                 latencies.append((time.perf_counter() - started) * 1000)
             else:
                 failures += 1
@@ -70,8 +80,7 @@ async def fixed_rate(
         nonlocal failures
         scheduled = origin + n / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        response = await request(n)
-        if response.status_code == 200:
+        if await answered(request, n):
             latencies.append((time.perf_counter() - scheduled) * 1000)
         else:
             failures += 1
