@@ -290,9 +290,8 @@ async def run_demo(endpoints: Endpoints, plan: DemoPlan, say: Say) -> DemoRun:
     sending, watching = asyncio.Event(), asyncio.Event()  # set: stop
     say(
         f"Streaming {plan.activity_rate:.1f} customer activity records/s (and their labels) "
-        f"through ingest and "
-        f"{plan.prediction_rate:g} prediction requests/s; '{plan.scenario}' drift in "
-        f"{plan.warmup_s:g} s: {', '.join(DRIFTS[plan.scenario])}"
+        f"through ingest and {plan.prediction_rate:g} prediction requests/s; "
+        f"'{plan.scenario}' drift in {plan.warmup_s:g} s: {', '.join(DRIFTS[plan.scenario])}"
     )
     tasks = {
         "simulated customers": _stream_customers(endpoints, plan, simulation, run, sending, say),
@@ -552,6 +551,7 @@ async def _read_answers(
 
 
 KEPT_ERROR_EXAMPLES = 5
+"""Error answers a run keeps whole (the others are only counted by code)."""
 
 
 def _tally(run: DemoRun, record: object) -> None:

@@ -163,13 +163,6 @@ async def send_history(
     wait until every customer's online features are as of its newest record."""
     from simulator import HttpIngestSink, StreamStats, SystemClock, stream_records
 
-    newest: dict[str, datetime] = {}
-    for record in records:
-        if record["kind"] == "activity":
-            moment = datetime.fromisoformat(record["observed_at"].replace("Z", "+00:00"))
-            # The online store keeps whole seconds.
-            moment = moment.replace(microsecond=0)
-            newest[record["customer_id"]] = max(moment, newest.get(record["customer_id"], moment))
     stats = StreamStats()
     sink = HttpIngestSink(endpoints.ingest_url, endpoints.api_token)
     try:
@@ -184,7 +177,19 @@ async def send_history(
         f"[{time.monotonic() - started:.1f} s]"
     )
     if materialized:
-        await _wait_for_features(endpoints, newest, deadline, say, started)
+        await _wait_for_features(endpoints, _newest_activity(records), deadline, say, started)
+
+
+def _newest_activity(records: list[Record]) -> dict[str, datetime]:
+    """Each customer's newest activity time among ``records``, in whole seconds (what the
+    online store keeps)."""
+    newest: dict[str, datetime] = {}
+    for record in records:
+        if record["kind"] == "activity":
+            moment = datetime.fromisoformat(record["observed_at"].replace("Z", "+00:00"))
+            moment = moment.replace(microsecond=0)
+            newest[record["customer_id"]] = max(moment, newest.get(record["customer_id"], moment))
+    return newest
 
 
 async def request_training(

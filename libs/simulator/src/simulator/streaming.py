@@ -149,11 +149,8 @@ async def stream_records(
 def _pull(
     records: Iterator[Record], allowed: int, limit: int, paced: Callable[[Record], bool] | None
 ) -> tuple[list[Record], int]:
-    """Up to ``allowed`` paced records and the free ones among them, at most ``limit`` in
-    all; with the number of paced records pulled."""
-    if paced is None:
-        whole = list(islice(records, allowed))
-        return whole, len(whole)
+    """Up to ``allowed`` paced records (every record when ``paced`` is None) and the free
+    ones among them, at most ``limit`` in all; with the number of paced records pulled."""
     batch: list[Record] = []
     counted = 0
     while counted < allowed and len(batch) < limit:
@@ -161,5 +158,5 @@ def _pull(
         if record is None:
             break
         batch.append(record)
-        counted += paced(record)
+        counted += paced is None or paced(record)
     return batch, counted
