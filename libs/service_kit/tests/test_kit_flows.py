@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -336,3 +338,41 @@ async def test_record_with_a_binary_header_reaches_the_dlq(
         await runtime.publisher.publish(label("c-2"), topic=topic.name)
         await eventually(lambda: handled == ["c-2"] and len(dead) == 1)
     assert dead[0]["dlq_error_type"] == "invalid_attribute"
+
+
+async def test_a_consumed_event_logs_nothing_at_info_and_hops_to_no_worker_thread(
+    mode: str,
+    bootstrap: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hot path: FastStream's per-record "Received"/"Processed" lines are DEBUG, and
+    nothing in the handler chain is run in a worker thread (a handler parameter that
+    FastDepends resolves with a sync function costs a thread hop per batch)."""
+    topic = topic_spec()
+    runtime = runtime_for(tmp_path, bootstrap)
+    handled: list[str] = []
+    hops: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting_run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    async def handle(envelopes: Sequence[Envelope[LabelObserved]]) -> None:
+        handled.extend(e.data.customer_id for e in envelopes)
+
+    runtime.consume_batches(topic, handle, group_id=f"g-{uuid.uuid4().hex[:6]}")
+    async with running(runtime, mode, topic):
+        caplog.set_level(logging.INFO, logger=f"{runtime.settings.service_name}.broker")
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counting_run_sync)
+        await runtime.publisher.publish(label("c-1"), topic=topic.name)
+        await eventually(lambda: handled == ["c-1"])
+        await asyncio.sleep(0.1)  # the logging middleware writes after the handler
+        monkeypatch.undo()
+
+    assert hops == []
+    per_record = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert "Received" not in per_record
+    assert "Processed" not in per_record

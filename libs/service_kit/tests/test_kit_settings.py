@@ -19,10 +19,11 @@ def test_dev_profile_follows_broker_facts() -> None:
     assert dev.enable_idempotence is False
     assert dev.consumer_options()["auto_offset_reset"] == "earliest"
     assert dev.consumer_options()["session_timeout_ms"] == 6000
-    assert dev.consumer_options()["fetch_max_wait_ms"] <= 50
-    # Tansu answers a fetch only when its wait expires: the request path waits less.
+    # Tansu answers a fetch only when its wait expires: each hop costs up to the wait, so
+    # the request path waits little; elsewhere a longer wait spares the broker idle polls.
     request_path = dev.consumer_options(request_path=True)["fetch_max_wait_ms"]
-    assert request_path < dev.consumer_options()["fetch_max_wait_ms"]
+    assert request_path <= 10
+    assert 10 < dev.consumer_options()["fetch_max_wait_ms"] <= 200
 
 
 def test_production_profile_keeps_kafka_safe_defaults() -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
@@ -265,14 +264,18 @@ def subscribe(
 ) -> None:
     """Register ``consumer`` on ``broker`` with manual commits after processing.
 
-    ``max_batch`` > 1 hands the consumer up to that many records at once (waiting at most
-    ``max_wait_ms`` to fill a batch). ``topic_names`` overrides the subscribed topic names
+    ``max_batch`` > 1 hands the consumer up to that many records at once: whatever has
+    arrived, as soon as any has. ``max_wait_ms`` is the longest poll, and FastStream pauses
+    that long after an empty one, so a record arriving then waits up to it: keep it short
+    where a caller waits. ``topic_names`` overrides the subscribed topic names
     (a gateway's own reply topic); by default it is the consumer's catalogue topic.
     ``request_path``: a synchronous caller waits on these records (the profile's request
     path fetch wait).
     """
 
-    async def on_records(message: KafkaMessage) -> None:
+    async def on_records(message: Any) -> None:
+        # The message itself, from _as_message: a `KafkaMessage` (Context) parameter is
+        # resolved in a worker thread by FastDepends, a thread hop per batch.
         raw = message.raw_message
         # A batch arrives as a tuple from Kafka, as a list from the in-memory test broker
         # (whose nack only understands tuples).
@@ -302,7 +305,7 @@ def subscribe(
         group_id=consumer.group_id,
         ack_policy=AckPolicy.MANUAL,
         parser=_lenient_headers,
-        decoder=_undecoded,
+        decoder=_as_message,
         **batching,
         **profile.consumer_options(request_path=request_path),
     )(on_records)
@@ -348,7 +351,8 @@ def _is_utf8(value: bytes | None) -> bool:
     return True
 
 
-async def _undecoded(message: StreamMessage[Any]) -> Any:
-    # The handler decodes with the contracts codec; FastStream's own JSON decoding would
-    # fail on a poison record before the dead-letter logic could see it.
-    return message.body
+async def _as_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
+    # The handler gets the message (records, ack, nack) and decodes with the contracts
+    # codec; FastStream's own JSON decoding would fail on a poison record before the
+    # dead-letter logic could see it.
+    return message

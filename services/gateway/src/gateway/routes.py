@@ -75,8 +75,11 @@ def _http(request: Request) -> GatewayHttp:
     return http
 
 
-def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """The bearer-token check of this API."""
+async def require_token(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """The bearer-token check of this API (async: FastAPI runs a plain function in a worker
+    thread, a thread hop per request for a constant-time compare)."""
     _http(request).guard(authorization)
 
 

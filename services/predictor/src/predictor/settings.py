@@ -26,7 +26,8 @@ class PredictorSettings(ServiceSettings, FeatureStoreAccess, ModelStoreAccess):
         default=5,
         ge=0,
         le=1000,
-        description="How long a batch waits to fill before it is scored anyway.",
+        description="Longest poll for requests: a batch is whatever has arrived (up to "
+        "max_batch) as soon as any has; after an empty poll the consumer pauses this long.",
     )
     torch_threads: int = Field(
         default=1, ge=1, description="CPU threads torch may use (1 is fastest on 2 cores)."
