@@ -1,7 +1,7 @@
 """Streaming serving benchmark on the embedded mesh: predictions/s and end-to-end latency at
 fixed rates with two predictor replicas, next to a bare aiokafka echo through the same
-broker; then a model swap under load (failed or missing answers, p99 during the swap vs
-steady state).
+broker, rate by rate; first a model swap under load (failed or missing answers, p99
+during the swap vs steady state).
 
 Boots its own mesh (free ports, own home; the first champion is bootstrapped), so run it
 on an otherwise idle machine:
@@ -205,6 +205,29 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+async def monitor_caught_up(mesh: EmbeddedMesh, quiet_s: float = 2.0) -> float:
+    """Wait until the monitor has read every answer so far (its count of consumed
+    predictions unchanged for ``quiet_s``); the seconds waited. A step that outran the
+    predictors leaves the monitor a backlog, and the next measurement would share the
+    machine with it."""
+    import httpx
+
+    started = time.perf_counter()
+    last, unchanged_since = -1.0, started
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.perf_counter() - unchanged_since < quiet_s:
+            text = (await client.get(f"{mesh.url(5)}/metrics")).text
+            count = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("monitor_predictions_total{")
+            )
+            if count != last:
+                last, unchanged_since = count, time.perf_counter()
+            await asyncio.sleep(0.5)
+    return time.perf_counter() - started - quiet_s
+
+
 async def run_steps(
     bootstrap: str,
     request_topic: str,
@@ -216,6 +239,7 @@ async def run_steps(
     echo: bool,
     label: str,
 ) -> list[list[str]]:
+    """One row per rate."""
     step_ref = [Step()]
     stop = asyncio.Event()
     listening = asyncio.create_task(reader(bootstrap, result_topic, step_ref, stop, echo))
@@ -266,6 +290,10 @@ async def swap_under_load(
     await producer.start()
     try:
         await asyncio.sleep(4.0)
+        # Warm-up, as in run_steps: the first batches pay for connections and lazy imports.
+        await generate(producer, "predictions.requests", step_ref[0], 200, 2.0, customers)
+        await settle(step_ref[0], 10)
+        step_ref[0] = Step()
         load = asyncio.create_task(
             generate(producer, "predictions.requests", step_ref[0], rate, seconds, customers)
         )
@@ -398,37 +426,38 @@ async def main() -> None:
         bootstrap = mesh.bootstrap_servers
         await ensure_topics(bootstrap, [ECHO_REQUESTS, ECHO_RESULTS])
         customers = [f"C-{n:06d}" for n in range(1, 1001)]
-        print("two predictor replicas:")
-        served = await run_steps(
-            bootstrap,
-            "predictions.requests",
-            "predictions.results",
-            rates,
-            args.seconds,
-            customers,
-            echo=False,
-            label="predictors x2",
-        )
+
+        async def caught_up() -> None:
+            waited = await monitor_caught_up(mesh)
+            if waited > 1:
+                print(f"  (waited {waited:.0f} s for the monitor to read the backlog)")
+
+        # The broker's fetches slow down as its in-memory topics grow, so the order is
+        # part of the method: the swap first (steady state and swap in one fresh run),
+        # then each rate for the predictors and at once for the echo, so both paths of a
+        # row meet the same broker.
+        print("swap under load:")
+        swap = await swap_under_load(mesh, args.swap_rate, args.swap_seconds, customers)
         echo = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--echo", bootstrap, env={**os.environ}
         )
+        served: list[list[str]] = []
+        echoed: list[list[str]] = []
         try:
-            print("bare aiokafka echo:")
-            echoed = await run_steps(
-                bootstrap,
-                ECHO_REQUESTS.name,
-                ECHO_RESULTS.name,
-                rates,
-                args.seconds,
-                customers,
-                echo=True,
-                label="aiokafka echo",
+            paths = (
+                (served, "predictions.requests", "predictions.results", False, "predictors x2"),
+                (echoed, ECHO_REQUESTS.name, ECHO_RESULTS.name, True, "aiokafka echo"),
             )
+            for rate in rates:
+                for rows, requests, results, is_echo, label in paths:
+                    await caught_up()
+                    rows += await run_steps(
+                        bootstrap, requests, results, [rate], args.seconds, customers,
+                        echo=is_echo, label=label,
+                    )  # fmt: skip
         finally:
             echo.terminate()
             await echo.wait()
-        print("swap under load:")
-        swap = await swap_under_load(mesh, args.swap_rate, args.swap_seconds, customers)
     print()
     header = ["path", "target/s", "sent", "answered", "achieved/s", "p50 ms", "p99 ms", "errors"]
     print(
