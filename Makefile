@@ -81,7 +81,7 @@ lint: install ## ruff (lint + format check) and mypy (strict)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addsuffix /src,$(PARTS))
-	$(BIN)/mypy k8s
+	$(BIN)/mypy k8s integration/benchmarks
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

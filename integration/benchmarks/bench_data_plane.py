@@ -14,6 +14,7 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Sequence
 
 import httpx
 from embedded_mesh import EmbeddedMesh, embedded_mesh
@@ -49,7 +50,7 @@ async def measure(
     batches = [generated[i : i + batch] for i in range(0, len(generated), batch)]
     ingest = f"http://127.0.0.1:{base + 1}"
     feature = f"http://127.0.0.1:{base + 2}"
-    queue: asyncio.Queue[list[object]] = asyncio.Queue()
+    queue: asyncio.Queue[Sequence[object]] = asyncio.Queue()
     for chunk in batches:
         queue.put_nowait(chunk)
 
