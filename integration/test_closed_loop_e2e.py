@@ -134,7 +134,10 @@ def test_data_drift_retrains_promotes_and_rolls_every_replica(
     drifted: list[Any] = [e for e in run.of(DriftDetected) if getattr(e, "dataset_drift", False)]
     assert drifted, "the monitor judged no window drifted"
     assert drifted[0].report_uri, "each drift check links its Evidently report"
-    assert_the_loop_closed(run, TrainingReason.DRIFT, attempts=1)
+    # The trigger fires some 20 s after the drift began, when the delayed labels cover
+    # only a few seconds of the drifted business: the first challenger may lose at the
+    # gate, and the retry after the cooldown is part of the loop (as for concept drift).
+    assert_the_loop_closed(run, TrainingReason.DRIFT, attempts=2)
 
 
 def test_concept_drift_is_seen_through_delayed_labels_and_retrained_away(
