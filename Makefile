@@ -90,7 +90,7 @@ format: install ## Apply ruff fixes and formatting
 test: install lint contracts-check k8s-validate browser ## Lint, check contracts and k8s/, then every test: unit, component, connected, e2e (all but test-loop)
 	$(BIN)/pytest -m "not loop" $(PYTEST_ARGS)
 
-test-loop: install ## The closed loop, data and concept drift, each on a demo-scale mesh: drift -> training -> promotion -> rollout, every request answered (about 11 min; idle machine)
+test-loop: install ## The closed loop, data and concept drift, each on a demo-scale mesh: drift -> training -> promotion -> rollout, every request answered (about 7 min; idle machine)
 	$(BIN)/pytest -m loop -s $(PYTEST_ARGS)
 
 test-unit: install ## Only the tests that need no broker, database or processes
