@@ -252,6 +252,13 @@ class EventConsumer:
             await self._processed.mark_many(self._name, [e.id for e in envelopes])
 
 
+BATCH_WAIT_MS = 50
+"""Longest poll of a batch consumer, by default."""
+REQUEST_PATH_BATCH_WAIT_MS = 5
+"""The same where a caller waits: FastStream pauses that long after an empty poll, and a
+record arriving then waits up to it (50 ms made a gateway request at 2/s take 51 ms p50)."""
+
+
 def subscribe(
     broker: KafkaBroker,
     consumer: EventConsumer,
@@ -259,19 +266,21 @@ def subscribe(
     *,
     topic_names: Collection[str] | None = None,
     max_batch: int = 1,
-    max_wait_ms: int = 50,
+    max_wait_ms: int | None = None,
     request_path: bool = False,
 ) -> None:
     """Register ``consumer`` on ``broker`` with manual commits after processing.
 
     ``max_batch`` > 1 hands the consumer up to that many records at once: whatever has
     arrived, as soon as any has. ``max_wait_ms`` is the longest poll, and FastStream pauses
-    that long after an empty one, so a record arriving then waits up to it: keep it short
-    where a caller waits. ``topic_names`` overrides the subscribed topic names
-    (a gateway's own reply topic); by default it is the consumer's catalogue topic.
-    ``request_path``: a synchronous caller waits on these records (the profile's request
-    path fetch wait).
+    that long after an empty one, so a record arriving then waits up to it (by default
+    ``REQUEST_PATH_BATCH_WAIT_MS`` on the request path, else ``BATCH_WAIT_MS``).
+    ``topic_names`` overrides the subscribed topic names (a gateway's own reply topic); by
+    default it is the consumer's catalogue topic. ``request_path``: a synchronous caller
+    waits on these records (the profile's request path fetch wait, the short batch wait).
     """
+    if max_wait_ms is None:
+        max_wait_ms = REQUEST_PATH_BATCH_WAIT_MS if request_path else BATCH_WAIT_MS
 
     async def on_records(message: Any) -> None:
         # The message itself, from _as_message: a `KafkaMessage` (Context) parameter is

@@ -12,9 +12,6 @@ from gateway.settings import GatewaySettings
 from mlops_contracts import Envelope, PredictionMade, reply_topic_spec
 from service_kit import ServiceRuntime, create_service_app
 
-REPLY_BATCH_WAIT_MS = 5
-"""Longest poll of the reply consumer (and its pause after an empty one)."""
-
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     """Build the app; connections open in its lifespan, not here."""
@@ -35,15 +32,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     # Only this instance reads its reply topic, in a group of its own: no other gateway
     # instance ever sees (or steals) these replies. In batches: one commit per batch, not
-    # one per reply, on the path its callers wait on. A short batch wait: after an empty
-    # poll the consumer idles that long (FastStream), and a reply arriving then waits.
+    # one per reply, on the path its callers wait on.
     runtime.consume_batches(
         replies,
         on_replies,
         group_id=f"gateway-{settings.reply_instance}",
         idempotent=False,
         request_path=True,
-        max_wait_ms=REPLY_BATCH_WAIT_MS,
     )
 
     async def start(_runtime: ServiceRuntime) -> None:
