@@ -31,8 +31,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from embedded_mesh import EmbeddedMesh, embedded_mesh
+from prometheus_client.parser import text_string_to_metric_families
 
 from mlops_contracts import (
     ModelPromoted,
@@ -210,17 +212,16 @@ async def monitor_caught_up(mesh: EmbeddedMesh, quiet_s: float = 2.0) -> float:
     predictions unchanged for ``quiet_s``); the seconds waited. A step that outran the
     predictors leaves the monitor a backlog, and the next measurement would share the
     machine with it."""
-    import httpx
-
     started = time.perf_counter()
     last, unchanged_since = -1.0, started
     async with httpx.AsyncClient(timeout=5) as client:
         while time.perf_counter() - unchanged_since < quiet_s:
             text = (await client.get(f"{mesh.url(5)}/metrics")).text
             count = sum(
-                float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines()
-                if line.startswith("monitor_predictions_total{")
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "monitor_predictions_total"
             )
             if count != last:
                 last, unchanged_since = count, time.perf_counter()
