@@ -357,3 +357,29 @@ def test_garbage_never_raises_anything_but_contract_error(samples: list[Any]) ->
             outcomes["decoded"] += 1
     assert outcomes["refused"] > 1000
     assert all(messages), "every ContractError has a message"
+
+
+def test_header_names_and_values_of_every_client_shape_decode_alike() -> None:
+    """Kafka clients hand headers over as bytes; other callers as str, bytearray,
+    memoryview, or with bytes names: every shape reads the same attributes."""
+    expected = decode(_value(), _headers())
+    shapes: list[Callable[[bytes], Any]] = [bytes, bytearray, memoryview, bytes.decode]
+    for shape in shapes:
+        headers = [(name, shape(value)) for name, value in _headers()]
+        assert decode(_value(), headers) == expected
+    assert decode(_value(), [(name.encode(), value) for name, value in _headers()]) == expected
+    assert decode(_value(), dict(_headers())) == expected
+
+
+def test_fractions_beyond_microseconds_are_truncated_not_rounded() -> None:
+    time = decode(_value(), _headers(ce_time="2025-03-14T09:26:53.1234569+01:00")).time
+    assert time == datetime(2025, 3, 14, 8, 26, 53, 123456, tzinfo=UTC)
+    time = decode(_value(), _headers(ce_time="2025-03-14T09:26:53.5Z")).time
+    assert time == datetime(2025, 3, 14, 9, 26, 53, 500000, tzinfo=UTC)
+
+
+def test_a_consumer_may_name_its_expected_types_in_any_iterable() -> None:
+    for expected in (PredictionRequested, (PredictionRequested,), [PredictionRequested]):
+        assert decode(_value(), _headers(), expected_types=expected).data == _request()
+    with pytest.raises(EventTypeNotAllowedError, match="not accepted by this consumer"):
+        decode(_value(), _headers(), expected_types=iter([PredictionMade]))

@@ -329,12 +329,18 @@ class PredictionMade(Event):
     @model_validator(mode="after")
     def _status_matches_fields(self) -> Self:
         if self.status is PredictionStatus.OK:
-            missing = [
-                name
-                for name in ("score", "label", "model_name", "model_version")
-                if getattr(self, name) is None
-            ]
-            if missing:
+            # Checked on every answer a predictor builds and every one a consumer decodes.
+            if (
+                self.score is None
+                or self.label is None
+                or self.model_name is None
+                or self.model_version is None
+            ):
+                missing = [
+                    name
+                    for name in ("score", "label", "model_name", "model_version")
+                    if getattr(self, name) is None
+                ]
                 raise ValueError(f"status 'ok' requires {', '.join(missing)}")
             if self.error_code is not None:
                 raise ValueError("status 'ok' must not carry an error_code")

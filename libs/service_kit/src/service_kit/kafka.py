@@ -4,6 +4,7 @@ publishing contract events in the CloudEvents binary format."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Iterable, Sequence
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -70,8 +72,24 @@ def create_broker(settings: ServiceSettings, metrics: CollectorRegistry) -> Kafk
         # ERROR). LOG_LEVEL=DEBUG shows them.
         log_level=logging.DEBUG,
         graceful_timeout=settings.shutdown_grace_s,
+        partitioner=key_partitioner,
         **settings.kafka_profile.producer_options(),
     )
+
+
+def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default partitioner (murmur2 of the key, as the Java client, so an
+    entity's records land in the same partition whichever client wrote them), remembering
+    the hash of recent keys: murmur2 is pure Python, and the hot path sends a record per
+    prediction for a bounded set of entities."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
 
 
 class Publisher(Protocol):
