@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,34 +34,45 @@ from service_kit import ensure_topics
 HERE = Path(__file__).resolve().parent
 
 
-async def answered(request: Callable[[int], Any], n: int) -> bool:
-    """Whether request ``n`` got a 200. A request the server could not take in time (above
-    its saturation an open-loop rate queues more than the client's connection pool holds:
-    a pool or read timeout) counts as failed, like an error status: the table says how many."""
+async def failure(request: Callable[[int], Any], n: int) -> str | None:
+    """Why request ``n`` failed (None: it got a 200). A request the server could not take
+    in time (above its saturation an open-loop rate queues more than the client's
+    connection pool holds: a pool or read timeout) fails like an error status; the table
+    says how many of each."""
     try:
         response = await request(n)
-    except httpx.TimeoutException:
-        return False
-    return bool(response.status_code == 200)
+    except httpx.TimeoutException as error:
+        return type(error).__name__
+    if response.status_code == 200:
+        return None
+    return f"HTTP {response.status_code}"
+
+
+def failed(failures: Counter[str]) -> str:
+    """E.g. ``3 (HTTP 504 x2, ReadTimeout x1)``; ``0``."""
+    total = sum(failures.values())
+    if not total:
+        return "0"
+    return f"{total} (" + ", ".join(f"{why} x{n}" for why, n in failures.most_common()) + ")"
 
 
 async def saturate(
     client: httpx.AsyncClient, request: Callable[[int], Any], concurrency: int, seconds: float
-) -> tuple[float, list[float], int]:
-    """req/s with ``concurrency`` clients back to back; latencies (ms); failures."""
+) -> tuple[float, list[float], Counter[str]]:
+    """req/s with ``concurrency`` clients back to back; latencies (ms); failures by reason."""
     latencies: list[float] = []
-    failures = 0
+    failures: Counter[str] = Counter()
     deadline = time.perf_counter() + seconds
 
     async def worker(offset: int) -> None:
-        nonlocal failures
         n = offset
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            if await answered(request, n):
+            why = await failure(request, n)
+            if why is None:
                 latencies.append((time.perf_counter() - started) * 1000)
             else:
-                failures += 1
+                failures[why] += 1
             n += concurrency
 
     started = time.perf_counter()
@@ -70,20 +82,20 @@ async def saturate(
 
 async def fixed_rate(
     request: Callable[[int], Any], rate: float, seconds: float
-) -> tuple[list[float], int]:
+) -> tuple[list[float], Counter[str]]:
     """Open loop: request n starts at n / rate; latency from that scheduled start."""
     latencies: list[float] = []
-    failures = 0
+    failures: Counter[str] = Counter()
     origin = time.perf_counter()
 
     async def one(n: int) -> None:
-        nonlocal failures
         scheduled = origin + n / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        if await answered(request, n):
+        why = await failure(request, n)
+        if why is None:
             latencies.append((time.perf_counter() - scheduled) * 1000)
         else:
-            failures += 1
+            failures[why] += 1
 
     await asyncio.gather(*(one(n) for n in range(int(rate * seconds))))
     return sorted(latencies), failures
@@ -181,14 +193,14 @@ async def main() -> None:
                         fixed, fixed_failures = await fixed_rate(request, rate, args.seconds)
                         at_rates += [
                             f"{percentile(fixed, 0.5):.1f} / {percentile(fixed, 0.99):.1f}"
-                            + (f" ({fixed_failures} failed)" if fixed_failures else "")
+                            + (f", failed {failed(fixed_failures)}" if fixed_failures else "")
                         ]
                     throughput, latencies, failures = await saturate(
                         client, request, args.concurrency, args.seconds
                     )
                     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-                    line = [name, f"{throughput:,.0f}", f"{p50:.1f}", f"{p99:.1f}", str(failures)]
-                    line += at_rates
+                    line = [name, f"{throughput:,.0f}", f"{p50:.1f}", f"{p99:.1f}"]
+                    line += [failed(failures), *at_rates]
                     results.append(line)
                     print("  " + " | ".join(line), flush=True)
         finally:
