@@ -1,13 +1,21 @@
-"""Per-record costs every service pays: where a keyed record goes, and the collector."""
+"""Per-record costs every service pays: where a keyed record goes, the collector, and the
+batch consumer's poll loop."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+from pydantic_settings import SettingsConfigDict
 
+from mlops_contracts import Envelope, LabelObserved, topic_for
+from service_kit import ServiceRuntime, ServiceSettings
 from service_kit.kafka import key_partitioner
 from service_kit.serving import YOUNG_GENERATION_THRESHOLD, _spare_the_startup_heap
 
@@ -44,3 +52,51 @@ def test_a_served_process_spares_its_startup_heap_from_later_collections() -> No
     young, middle, oldest = gc.get_threshold()
     assert young == YOUNG_GENERATION_THRESHOLD
     assert (middle, oldest) == (middle_before, oldest_before)
+
+
+class HotPathSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="HOT_PATH_", extra="forbid", frozen=True)
+    service_name: str = "hot-path"
+
+
+class PollingConsumer:
+    """What the subscriber's poll loop asks of an aiokafka consumer."""
+
+    def __init__(self, batches: dict[str, list[object]]) -> None:
+        self.batches = batches
+        self.polls: list[tuple[int, int]] = []
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[object]]:
+        self.polls.append((timeout_ms, max_records))
+        return self.batches
+
+
+async def test_a_batch_consumer_polls_again_at_once_after_an_empty_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastStream's batch subscriber sleeps its batch timeout after an empty poll: a record
+    arriving then would wait that long on top of the broker's fetch wait."""
+    runtime = ServiceRuntime(HotPathSettings(data_dir=tmp_path, instance_id="t"))
+    topic = topic_for(LabelObserved)
+
+    async def handle(_: Sequence[Envelope[Any]]) -> None:
+        pass
+
+    runtime.consume_batches(topic, handle, max_batch=64, max_wait_ms=40)
+    [subscriber] = [s for s in runtime.broker.subscribers if s.topics[0].name == topic.name]
+    sleeps: list[float] = []
+
+    async def recording_sleep(delay: float, *_: Any, **__: Any) -> None:
+        sleeps.append(delay)
+
+    monkeypatch.setattr(anyio, "sleep", recording_sleep)
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+
+    idle = PollingConsumer({})
+    assert await subscriber.get_msg(idle) == ()
+    assert idle.polls == [(40, 64)]  # getmany itself waits up to 40 ms for a first record
+    assert sleeps == []
+
+    first, second, third = object(), object(), object()
+    busy = PollingConsumer({"labels-0": [first, second], "labels-1": [third]})
+    assert await subscriber.get_msg(busy) == (first, second, third)

@@ -1,6 +1,7 @@
 """What every service of the mesh shares, so that no service copies plumbing."""
 
 from service_kit.consumption import (
+    BATCH_WAIT_MS,
     EventConsumer,
     Outcome,
     RetryPolicy,
@@ -25,6 +26,7 @@ from service_kit.serving import serve
 from service_kit.settings import KAFKA_PROFILES, KafkaClientProfile, ServiceSettings
 
 __all__ = [
+    "BATCH_WAIT_MS",
     "KAFKA_PROFILES",
     "BatchPublisher",
     "DeadLetters",

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from mlops_contracts import TopicSpec, service_source
 from service_kit.consumption import (
+    BATCH_WAIT_MS,
     DEFAULT_RETRY,
     BatchHandler,
     EventConsumer,
@@ -98,14 +99,14 @@ class ServiceRuntime:
         retry: RetryPolicy = DEFAULT_RETRY,
         decoder: RecordDecoder = decode_cloud_event,
         max_batch: int = 500,
-        max_wait_ms: int | None = None,
+        max_wait_ms: int = BATCH_WAIT_MS,
         request_path: bool = False,
     ) -> EventConsumer:
         """Subscribe ``handler`` to ``topic`` with batches of up to ``max_batch`` events
         (one deduplication query and one commit per batch). ``idempotent=False`` when the
         handler deduplicates itself (e.g. on a natural key in its own transaction).
         ``request_path`` when a synchronous caller waits on these events (a shorter fetch
-        wait on the embedded broker, a shorter batch wait: see ``subscribe``)."""
+        wait on the embedded broker). ``max_wait_ms``: see ``subscribe``."""
         consumer = EventConsumer(
             topic=topic,
             group_id=group_id or self.settings.service_name,

@@ -5,7 +5,7 @@ from pydantic_settings import SettingsConfigDict
 
 from churn_features.settings import FeatureStoreAccess
 from model_store.access import ModelStoreAccess
-from service_kit import ServiceSettings
+from service_kit import BATCH_WAIT_MS, ServiceSettings
 
 
 class PredictorSettings(ServiceSettings, FeatureStoreAccess, ModelStoreAccess):
@@ -23,11 +23,11 @@ class PredictorSettings(ServiceSettings, FeatureStoreAccess, ModelStoreAccess):
         description="Requests scored together: one feature lookup and one forward pass.",
     )
     max_wait_ms: int = Field(
-        default=5,
-        ge=0,
+        default=BATCH_WAIT_MS,
+        ge=1,
         le=1000,
-        description="Longest poll for requests: a batch is whatever has arrived (up to "
-        "max_batch) as soon as any has; after an empty poll the consumer pauses this long.",
+        description="Longest poll for requests while none arrive: a batch is whatever has "
+        "arrived (up to max_batch) as soon as any has, and the next poll starts at once.",
     )
     torch_threads: int = Field(
         default=1, ge=1, description="CPU threads torch may use (1 is fastest on 2 cores)."
