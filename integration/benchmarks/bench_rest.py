@@ -5,7 +5,8 @@ broker's own floor, a bare aiokafka request/reply echo at the same fixed rate.
 
     .venv/bin/python integration/benchmarks/bench_rest.py
 
-Boots its own mesh (the first champion is bootstrapped) and its own `mlflow models serve`
+Boots its own mesh (the first champion is bootstrapped; retraining held, see
+embedded_mesh) and its own `mlflow models serve`
 on a free port; run it on an otherwise idle machine. Saturation: N concurrent clients as
 fast as answers come. Fixed rates (measured first, after a short warm-up): requests
 started on a schedule (open loop), latency from the scheduled start to the answer.
@@ -129,7 +130,7 @@ async def main() -> None:
     parser.add_argument("--rates", default="50,100,200", help="fixed rates, req/s")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    with embedded_mesh(bootstrap=True, predictor_replicas="2") as mesh:
+    with embedded_mesh(bootstrap=True, retraining=False, predictor_replicas="2") as mesh:
         print(f"mesh up (with the bootstrap champion) in {mesh.up_seconds:.1f} s", flush=True)
         folder = Path(tempfile.mkdtemp(prefix="bench-rest-"))
         model_dir = pyfunc_of_champion(mesh, folder)

@@ -3,7 +3,8 @@ fixed rates with two predictor replicas, next to a bare aiokafka echo through th
 broker, rate by rate; first a model swap under load (failed or missing answers, p99
 during the swap vs steady state).
 
-Boots its own mesh (free ports, own home; the first champion is bootstrapped), so run it
+Boots its own mesh (free ports, own home; the first champion is bootstrapped; retraining
+held, see embedded_mesh), so run it
 on an otherwise idle machine:
 
     .venv/bin/python integration/benchmarks/bench_serving.py
@@ -422,7 +423,7 @@ async def main() -> None:
         await echo_main(args.echo)
         return
     rates = [float(r) for r in args.rates.split(",")]
-    with embedded_mesh(bootstrap=True, predictor_replicas="2") as mesh:
+    with embedded_mesh(bootstrap=True, retraining=False, predictor_replicas="2") as mesh:
         print(f"mesh up (with the bootstrap champion) in {mesh.up_seconds:.1f} s")
         bootstrap = mesh.bootstrap_servers
         await ensure_topics(bootstrap, [ECHO_REQUESTS, ECHO_RESULTS])
