@@ -295,14 +295,18 @@ async def swap_under_load(
         # Warm-up, as in run_steps: the first batches pay for connections and lazy imports.
         await generate(producer, "predictions.requests", step_ref[0], 200, 2.0, customers)
         await settle(step_ref[0], 10)
+        # The new version is registered before the load (training registers it long before
+        # a promotion): registering is MLflow work in this process, which would slow the
+        # load generator and its reader inside the measured swap.
+        new_version = await asyncio.to_thread(reregister, models, champion)
+        new_info = await asyncio.to_thread(models.version, "churn", new_version)
         step_ref[0] = Step()
         load = asyncio.create_task(
             generate(producer, "predictions.requests", step_ref[0], rate, seconds, customers)
         )
         await asyncio.sleep(seconds / 3)
         promoted_at = time.perf_counter()
-        new_version = await asyncio.to_thread(reregister, models, champion)
-        await publish_promotion(producer, models, new_version)
+        await publish_promotion(producer, new_info)
         await load
         await settle(step_ref[0], 15)
     finally:
@@ -328,7 +332,8 @@ async def swap_under_load(
 
 
 def reregister(models: Any, champion: Any) -> int:
-    """A new version from the champion's artifact (as a retrain with the same result)."""
+    """A new version from the champion's artifact (as a retrain with the same result), made
+    the champion in the registry; the predictors swap when its promotion is published."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = models.download(champion.source, Path(scratch))
         run_id = models.start_run("churn", "bench-swap", {"purpose": "benchmark"})
@@ -346,8 +351,9 @@ def reregister(models: Any, champion: Any) -> int:
     return int(info.version)
 
 
-async def publish_promotion(producer: AIOKafkaProducer, models: Any, version: int) -> None:
-    info = models.version("churn", version)
+async def publish_promotion(producer: AIOKafkaProducer, info: Any) -> None:
+    """What the registry publishes when it promotes ``info`` (a registered version)."""
+    version = int(info.version)
     event = ModelPromoted(
         model_name="churn",
         model_version=version,
