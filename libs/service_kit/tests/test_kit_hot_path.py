@@ -28,6 +28,8 @@ def test_a_keyed_record_goes_where_the_java_client_would_put_it(partitions: int)
         for key in keys:
             expected = DefaultPartitioner()(key, everyone, everyone)
             assert key_partitioner(key, everyone, everyone) == expected
+    odd = bytearray(b"C-000001")  # not hashable: not remembered, placed all the same
+    assert key_partitioner(odd, everyone, everyone) == DefaultPartitioner()(odd, everyone, everyone)
 
 
 def test_an_unkeyed_record_goes_to_an_available_partition() -> None:
@@ -100,3 +102,13 @@ async def test_a_batch_consumer_polls_again_at_once_after_an_empty_poll(
     first, second, third = object(), object(), object()
     busy = PollingConsumer({"labels-0": [first, second], "labels-1": [third]})
     assert await subscriber.get_msg(busy) == (first, second, third)
+
+
+def test_a_batch_consumer_refuses_a_poll_that_would_never_yield(tmp_path: Path) -> None:
+    runtime = ServiceRuntime(HotPathSettings(data_dir=tmp_path, instance_id="t"))
+
+    async def handle(_: Sequence[Envelope[Any]]) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="max_wait_ms must be at least 1, got 0"):
+        runtime.consume_batches(topic_for(LabelObserved), handle, max_wait_ms=0)

@@ -277,6 +277,10 @@ def subscribe(
     default it is the consumer's catalogue topic. ``request_path``: a synchronous caller
     waits on these records (the profile's request-path fetch wait).
     """
+    if max_wait_ms < 1:
+        # A poll of 0 ms returns at once without yielding to the event loop, and the poll
+        # loop starts the next at once: nothing else (HTTP, heartbeats) would ever run.
+        raise ValueError(f"max_wait_ms must be at least 1, got {max_wait_ms}")
 
     async def on_records(message: Any) -> None:
         # The message itself, from _as_message: a `KafkaMessage` (Context) parameter is

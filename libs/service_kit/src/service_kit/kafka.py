@@ -82,7 +82,7 @@ def key_partitioner(key: bytes | None, all_partitions: list[int], available: lis
     entity's records land in the same partition whichever client wrote them), remembering
     the hash of recent keys: murmur2 is pure Python, and the hot path sends a record per
     prediction for a bounded set of entities."""
-    if key is None:
+    if type(key) is not bytes:  # None (any available partition), or not cacheable
         return int(DefaultPartitioner()(key, all_partitions, available))
     return all_partitions[_key_hash(key) % len(all_partitions)]
 
