@@ -6,10 +6,10 @@ broker's own floor, a bare aiokafka request/reply echo at the same fixed rate.
     .venv/bin/python integration/benchmarks/bench_rest.py
 
 Boots its own mesh (the first champion is bootstrapped; retraining held, see
-embedded_mesh) and its own `mlflow models serve`
-on a free port; run it on an otherwise idle machine. Saturation: N concurrent clients as
-fast as answers come. Fixed rates (measured first, after a short warm-up): requests
-started on a schedule (open loop), latency from the scheduled start to the answer.
+embedded_mesh) and its own `mlflow models serve` on a free port; run it on an otherwise
+idle machine. Saturation: N concurrent clients as fast as answers come. Fixed rates
+(measured first, after a short warm-up): requests started on a schedule (open loop),
+latency from the scheduled start to the answer.
 """
 
 from __future__ import annotations

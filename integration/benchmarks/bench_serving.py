@@ -4,8 +4,7 @@ broker, rate by rate; first a model swap under load (failed or missing answers, 
 during the swap vs steady state).
 
 Boots its own mesh (free ports, own home; the first champion is bootstrapped; retraining
-held, see embedded_mesh), so run it
-on an otherwise idle machine:
+held, see embedded_mesh), so run it on an otherwise idle machine:
 
     .venv/bin/python integration/benchmarks/bench_serving.py
     .venv/bin/python integration/benchmarks/bench_serving.py --rates 500,1000,2000 --seconds 10

@@ -289,9 +289,7 @@ def _read_headers(headers: Headers) -> tuple[dict[str, str], str | None]:
     except TypeError:
         raise InvalidAttributeError("headers must be a mapping or (name, value) pairs") from None
     for pair in iterator:
-        if type(pair) is not tuple and not isinstance(pair, tuple | list):
-            raise InvalidAttributeError("headers must be a mapping or (name, value) pairs")
-        if len(pair) != 2:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
             raise InvalidAttributeError("headers must be a mapping or (name, value) pairs")
         name, value = pair
         if type(name) is not str:

@@ -155,7 +155,7 @@ class EventPublisher:
             correlation_id=correlation_id,
         )
         await self._send([(topic or record.topic, record)])
-        return record.text_headers()["ce_id"]
+        return (record.header("ce_id") or b"").decode()
 
     async def publish_all(self, outgoing: Sequence[Outgoing]) -> None:
         """Publish every event, all in flight at once; return once the broker acknowledged
