@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -15,12 +16,20 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic_settings import SettingsConfigDict
 
 from mlops_contracts import Envelope, LabelObserved, TopicSpec, dead_letter_topic
-from service_kit import Outgoing, RetryPolicy, ServiceRuntime, ServiceSettings, ensure_topics
+from service_kit import (
+    Outgoing,
+    RetryPolicy,
+    ServiceRuntime,
+    ServiceSettings,
+    ensure_topics,
+    offset_commits,
+)
 
 
 class FlowSettings(ServiceSettings):
@@ -283,25 +292,82 @@ async def runtime_publish_before_start(bootstrap: str, topic: TopicSpec, event: 
 
 
 @pytest.mark.connected
+@pytest.mark.parametrize("max_batch", [1, 50])
 async def test_stop_drains_the_handler_in_flight_and_commits_it(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, max_batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A batch consumer commits at most once per interval: longer than the test here, so
+    # only the commit at stop can save these records from redelivery.
+    monkeypatch.setattr(offset_commits, "COMMIT_INTERVAL_MS", 600_000)
     topic, group = topic_spec(), f"g-{uuid.uuid4().hex[:6]}"
     started, finished = asyncio.Event(), []
 
-    async def slow(envelope: Envelope[LabelObserved]) -> None:
+    async def slow(envelopes: Sequence[Envelope[LabelObserved]]) -> None:
         started.set()
         await asyncio.sleep(1.5)
-        finished.append(envelope.data.customer_id)
+        finished.extend(envelope.data.customer_id for envelope in envelopes)
 
     runtime = real_runtime(tmp_path, kafka_bootstrap)
-    runtime.consume(topic, slow, group_id=group)
+    runtime.consume_batches(topic, slow, group_id=group, max_batch=max_batch)
     async with running(runtime, "real", topic):
         await runtime.publisher.publish(label("c-1"), topic=topic.name)
         await asyncio.wait_for(started.wait(), 20)
     # Leaving the block stopped the runtime while the handler was sleeping.
     assert finished == ["c-1"]
     assert await only_marker_arrives(tmp_path, kafka_bootstrap, topic, group) == ["marker"]
+
+
+@pytest.mark.connected
+async def test_a_batch_consumer_commits_at_most_once_per_interval_and_catches_up_when_idle(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 300 ms between commits: a commit per batch (records published 20 ms apart, fetched
+    # every 10 ms) would be several times the bound below, even on a slow machine.
+    monkeypatch.setattr(offset_commits, "COMMIT_INTERVAL_MS", 300)
+    topic, group = topic_spec(), f"g-{uuid.uuid4().hex[:6]}"
+    commits: list[float] = []
+    commit = AIOKafkaConsumer.commit
+
+    async def counted(self: AIOKafkaConsumer, offsets: Any = None) -> None:
+        commits.append(time.monotonic())
+        await commit(self, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
+    batches: list[int] = []
+
+    async def handle(envelopes: Sequence[Envelope[LabelObserved]]) -> None:
+        batches.append(len(envelopes))
+
+    runtime = real_runtime(tmp_path, kafka_bootstrap)
+    runtime.consume_batches(topic, handle, group_id=group, request_path=True)
+    async with running(runtime, "real", topic):
+        began = time.monotonic()
+        for n in range(60):  # one at a time: a batch each, mostly
+            await runtime.publisher.publish(label(f"c-{n}"), topic=topic.name)
+            await asyncio.sleep(0.02)
+        await eventually(lambda: sum(batches) == 60)
+        ended = time.monotonic()
+        # Idle from here: its last offsets go with its next poll once the interval is up.
+        assert await committed_offset(kafka_bootstrap, group, topic, waiting_for=60) == 60
+    at_most = (ended - began) / (offset_commits.COMMIT_INTERVAL_MS / 1000) + 2
+    assert len(batches) > 2 * at_most  # a commit per batch would fail the next line
+    assert len([at for at in commits if began <= at <= ended]) <= at_most
+
+
+async def committed_offset(bootstrap: str, group: str, topic: TopicSpec, waiting_for: int) -> int:
+    """The offset ``group`` has committed on the topic's partition 0, polled for up to 5 s
+    until it reaches ``waiting_for`` (read by a consumer that joins no group)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await reader.start()
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            offset = await reader.committed(TopicPartition(topic.name, 0)) or 0
+            if offset >= waiting_for or time.monotonic() > deadline:
+                return int(offset)
+            await asyncio.sleep(0.05)
+    finally:
+        await reader.stop()
 
 
 @pytest.mark.connected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,39 @@ async def test_a_batch_consumer_polls_again_at_once_after_an_empty_poll(
     first, second, third = object(), object(), object()
     busy = PollingConsumer({"labels-0": [first, second], "labels-1": [third]})
     assert await subscriber.get_msg(busy) == (first, second, third)
+
+
+async def test_a_lingering_batch_consumer_polls_no_sooner_than_its_linger_after_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer nobody waits on (the monitor's predictions) lingers after each batch, so
+    a steady stream comes in fewer, larger batches; an empty poll still goes again at once."""
+    runtime = ServiceRuntime(HotPathSettings(data_dir=tmp_path, instance_id="t"))
+    topic = topic_for(LabelObserved)
+
+    async def handle(_: Sequence[Envelope[Any]]) -> None:
+        pass
+
+    runtime.consume_batches(topic, handle, max_batch=64, max_wait_ms=40, linger_ms=200)
+    [subscriber] = [s for s in runtime.broker.subscribers if s.topics[0].name == topic.name]
+    clock = [1000.0]
+    sleeps: list[float] = []
+
+    async def recording_sleep(delay: float, *_: Any, **__: Any) -> None:
+        sleeps.append(round(delay, 6))
+        clock[0] += delay
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+
+    record = object()
+    assert await subscriber.get_msg(PollingConsumer({"labels-0": [record]})) == (record,)
+    assert sleeps == []  # the first poll goes at once
+    clock[0] += 0.05  # the batch took 50 ms to handle
+    assert await subscriber.get_msg(PollingConsumer({})) == ()
+    assert sleeps == [0.15]  # the rest of the 200 ms since the batch arrived
+    assert await subscriber.get_msg(PollingConsumer({})) == ()
+    assert sleeps == [0.15]  # nothing came: no more lingering
 
 
 def test_a_batch_consumer_refuses_a_poll_that_would_never_yield(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import enum
 import itertools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from mlops_contracts import ContractError, Envelope, TopicSpec, decode
 from service_kit.dead_letters import ConsumedRecord, DeadLetters
 from service_kit.idempotency import ProcessedEvents
+from service_kit.offset_commits import CoalescingConsumer
 from service_kit.settings import KafkaClientProfile
 
 logger = logging.getLogger(__name__)
@@ -267,15 +269,20 @@ def subscribe(
     max_batch: int = 1,
     max_wait_ms: int = BATCH_WAIT_MS,
     request_path: bool = False,
+    linger_ms: int = 0,
 ) -> None:
     """Register ``consumer`` on ``broker`` with manual commits after processing.
 
     ``max_batch`` > 1 hands the consumer up to that many records at once: whatever has
     arrived, as soon as any has. ``max_wait_ms`` is the longest poll of an idle consumer;
-    the next poll starts at once (see ``_poll_again_at_once``).
+    the next poll starts at once (see ``_poll_again_at_once``). A batch consumer built as a
+    :class:`CoalescingConsumer` (see ``coalesce_commits``) commits what it processed at
+    most once per its interval; one record at a time commits each.
     ``topic_names`` overrides the subscribed topic names (a gateway's own reply topic); by
     default it is the consumer's catalogue topic. ``request_path``: a synchronous caller
-    waits on these records (the profile's request-path fetch wait).
+    waits on these records (the profile's request-path fetch wait). ``linger_ms``: for a
+    consumer nobody waits on, the next poll after a batch waits until this long after it,
+    so a steady stream comes in fewer, larger batches (per-batch costs paid less often).
     """
     if max_wait_ms < 1:
         # A poll of 0 ms returns at once without yielding to the event loop, and the poll
@@ -301,6 +308,9 @@ def subscribe(
             outcomes = [Outcome.RETRY_LATER]
         if Outcome.RETRY_LATER in outcomes:
             await message.nack()  # seek back to the earliest record: they come again
+        elif max_batch > 1 and isinstance(message.consumer, CoalescingConsumer):
+            message.consumer.processed(records)
+            await message.consumer.commit_processed()
         else:
             await message.ack()
 
@@ -320,10 +330,10 @@ def subscribe(
     )
     subscriber(on_records)
     if max_batch > 1:
-        _poll_again_at_once(subscriber)
+        _poll_again_at_once(subscriber, linger_ms)
 
 
-def _poll_again_at_once(subscriber: Any) -> None:
+def _poll_again_at_once(subscriber: Any, linger_ms: int = 0) -> None:
     """FastStream's batch subscriber sleeps its batch timeout after an empty poll, so a
     record arriving meanwhile waits up to that long on top of the broker's fetch wait: on
     the request path (5 ms pauses at the predictors and at the gateway's replies) a gateway
@@ -335,10 +345,20 @@ def _poll_again_at_once(subscriber: Any) -> None:
         raise TypeError(f"not a FastStream Kafka batch subscriber: {subscriber!r}")
     timeout_ms: int = subscriber.batch_timeout_ms
     max_records: int | None = subscriber.max_records
+    linger_s = linger_ms / 1000
+    next_poll = 0.0
 
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[Any, Any], ...]:
+        nonlocal next_poll
+        if isinstance(consumer, CoalescingConsumer):
+            await consumer.commit_processed()  # an idle consumer's last records, when due
+        if linger_s and (pause := next_poll - time.monotonic()) > 0:
+            await asyncio.sleep(pause)
         batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        return tuple(itertools.chain.from_iterable(batches.values()))
+        records = tuple(itertools.chain.from_iterable(batches.values()))
+        if records and linger_s:
+            next_poll = time.monotonic() + linger_s
+        return records
 
     subscriber.get_msg = get_msg
 

@@ -33,6 +33,7 @@ from service_kit.kafka import (
     ensure_topics,
     request_metadata_for_all_topics,
 )
+from service_kit.offset_commits import coalesce_commits
 from service_kit.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -101,12 +102,14 @@ class ServiceRuntime:
         max_batch: int = 500,
         max_wait_ms: int = BATCH_WAIT_MS,
         request_path: bool = False,
+        linger_ms: int = 0,
     ) -> EventConsumer:
         """Subscribe ``handler`` to ``topic`` with batches of up to ``max_batch`` events
-        (one deduplication query and one commit per batch). ``idempotent=False`` when the
-        handler deduplicates itself (e.g. on a natural key in its own transaction).
-        ``request_path`` when a synchronous caller waits on these events (a shorter fetch
-        wait on the embedded broker). ``max_wait_ms``: see ``subscribe``."""
+        (one deduplication query per batch; their offsets committed at most every 100 ms).
+        ``idempotent=False`` when the handler deduplicates itself (e.g. on a natural key in
+        its own transaction). ``request_path`` when a synchronous caller waits on these
+        events (a shorter fetch wait on the embedded broker). ``max_wait_ms`` and
+        ``linger_ms``: see ``subscribe``."""
         consumer = EventConsumer(
             topic=topic,
             group_id=group_id or self.settings.service_name,
@@ -123,6 +126,7 @@ class ServiceRuntime:
             max_batch=max_batch,
             max_wait_ms=max_wait_ms,
             request_path=request_path,
+            linger_ms=linger_ms,
         )
         return consumer
 
@@ -131,6 +135,7 @@ class ServiceRuntime:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.processed.create_schema()
         await self.broker.connect()
+        coalesce_commits(self.broker)
         if self.settings.kafka_profile.metadata_for_all_topics:
             request_metadata_for_all_topics(self.broker)
         self._pruning = asyncio.create_task(self._prune_processed_ids())

@@ -31,8 +31,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 metrics.late_replies.inc()
 
     # Only this instance reads its reply topic, in a group of its own: no other gateway
-    # instance ever sees (or steals) these replies. In batches: one commit per batch, not
-    # one per reply, on the path its callers wait on.
+    # instance ever sees (or steals) these replies. In batches, their offsets committed
+    # together (not one commit per reply) on the path its callers wait on.
     runtime.consume_batches(
         replies,
         on_replies,

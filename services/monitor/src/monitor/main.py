@@ -36,6 +36,7 @@ def create_app(
         topic_for(PredictionMade),
         predictions_handler(plane.require),
         max_batch=settings.consume_max_batch,
+        linger_ms=settings.consume_linger_ms,
         # At thousands of predictions/s a processed-id per prediction costs more than it
         # saves: a window's sample keeps a redelivered prediction once (by request id) and
         # the emitted-window ledger keeps a window from being emitted twice.

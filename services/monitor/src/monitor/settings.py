@@ -68,6 +68,14 @@ class MonitorSettings(ServiceSettings, DashboardSettings, ModelStoreAccess):
     consume_max_batch: int = Field(
         default=1000, ge=1, le=10_000, description="PredictionMade events handled at once."
     )
+    consume_linger_ms: int = Field(
+        default=200,
+        ge=0,
+        le=5000,
+        description="After a batch of PredictionMade events, the next poll waits until this "
+        "long after it: a steady stream comes in fewer, larger batches (less CPU per "
+        "prediction), each at most this much later. 0: poll again at once.",
+    )
 
     # ---------------------------------------------------------------- drift
     reference_max_rows: int = Field(

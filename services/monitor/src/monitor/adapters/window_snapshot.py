@@ -1,6 +1,6 @@
 """The open windows saved on a graceful stop and restored at the next start, so that a
 planned restart (a deploy) loses no prediction of the windows still filling: their offsets
-were committed with the batches that filled them."""
+were committed once their batches were handled (at the latest when the consumer stops)."""
 
 from __future__ import annotations
 
