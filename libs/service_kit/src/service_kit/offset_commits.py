@@ -7,7 +7,8 @@ requests, each awaited before the next poll. :class:`CoalescingConsumer` remembe
 processed offsets and commits them together, when the interval has passed (at the next
 batch or the next poll of an idle consumer), before its partitions are revoked, and when
 it stops. Never a record that was not processed: the committed offset of a partition is
-one past its newest processed record, so a crash redelivers at most an interval's worth.
+one past its newest processed record, so a crash redelivers what was processed since the
+last commit and skips nothing.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ class CoalescingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
 
     def processed(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
         """Mark ``records`` processed: their offsets are committed with the next commit."""
-        pending = self._pending
-        for record in records:
-            partition = TopicPartition(record.topic, record.partition)
-            pending[partition] = max(pending.get(partition, 0), record.offset + 1)
+        self._keep(
+            (TopicPartition(record.topic, record.partition), record.offset + 1)
+            for record in records
+        )
 
     async def commit_processed(self, *, now: bool = False) -> None:
         """Commit the processed offsets if the interval since the last commit has passed
@@ -79,7 +80,7 @@ class CoalescingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             try:
                 await self.commit(offsets)
             except BaseException as error:
-                self._keep(offsets)
+                self._keep(offsets.items())
                 if not isinstance(error, KafkaError):
                     raise  # cancelled (a stop): the final commit takes them
                 self._failures += 1
@@ -91,9 +92,11 @@ class CoalescingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             else:
                 self._failures = 0
 
-    def _keep(self, offsets: dict[TopicPartition, int]) -> None:
-        for partition, offset in offsets.items():
-            self._pending[partition] = max(self._pending.get(partition, 0), offset)
+    def _keep(self, offsets: Iterable[tuple[TopicPartition, int]]) -> None:
+        """Merge into the pending offsets: each partition keeps its highest."""
+        pending = self._pending
+        for partition, offset in offsets:
+            pending[partition] = max(pending.get(partition, 0), offset)
 
     async def commit_processed_now(self) -> None:
         """Commit what was processed, whatever the interval, giving up after
@@ -154,9 +157,8 @@ def coalesce_commits(broker: KafkaBroker) -> None:
     as they are (their commits are no-ops)."""
     config = broker.config.broker_config
     builder = config.builder
-    if isinstance(builder, partial) and builder.func is AIOKafkaConsumer:
-        config.builder = partial(CoalescingConsumer, *builder.args, **builder.keywords)
-    elif isinstance(builder, partial) and builder.func is CoalescingConsumer:
+    if not isinstance(builder, partial) or builder.func is CoalescingConsumer:
         return
-    elif isinstance(builder, partial):
+    if builder.func is not AIOKafkaConsumer:
         raise TypeError(f"FastStream builds its consumers with {builder.func!r}, not aiokafka's")
+    config.builder = partial(CoalescingConsumer, *builder.args, **builder.keywords)
