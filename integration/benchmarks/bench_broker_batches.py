@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -66,15 +68,24 @@ async def measure(
     return idle, percentile(round_trips, 0.5), percentile(round_trips, 0.9)
 
 
-async def one_run(per_batch: int, steps: list[int]) -> list[list[str]]:
+@contextlib.asynccontextmanager
+async def own_broker() -> AsyncIterator[tuple[str, int]]:
+    """A broker of its own on a free port, as the mesh runs it: (bootstrap, its pid)."""
     port = free_port_block(1)
-    bootstrap = f"127.0.0.1:{port}"
     broker = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
         broker_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    rows = []
     try:
         await asyncio.sleep(1.0)
+        yield f"127.0.0.1:{port}", broker.pid
+    finally:
+        broker.terminate()
+        broker.wait()
+
+
+async def one_run(per_batch: int, steps: list[int]) -> list[list[str]]:
+    rows = []
+    async with own_broker() as (bootstrap, broker_pid):
         await ensure_topics(bootstrap, [TOPIC])
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks=1)
         consumer = AIOKafkaConsumer(
@@ -93,7 +104,7 @@ async def one_run(per_batch: int, steps: list[int]) -> list[list[str]]:
                 batches = (target - filled) // per_batch
                 await fill(producer, batches * per_batch, per_batch)
                 filled += batches * per_batch
-                idle, p50, p90 = await measure(broker.pid, producer, consumer)
+                idle, p50, p90 = await measure(broker_pid, producer, consumer)
                 probes += ROUND_TRIPS  # one record per batch each
                 rows.append(
                     [
@@ -109,9 +120,6 @@ async def one_run(per_batch: int, steps: list[int]) -> list[list[str]]:
         finally:
             await consumer.stop()
             await producer.stop()
-    finally:
-        broker.terminate()
-        broker.wait()
     return rows
 
 

@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from bench_broker_batches import cpu_seconds
+from bench_broker_batches import cpu_seconds, own_broker
 from bench_serving import CLIENT, ECHO_REQUESTS, table
 
-from mesh.mlflow_server import free_port_block
-from mesh.plan import broker_command
 from service_kit import ensure_topics
 
 TOPIC = dataclasses.replace(
@@ -104,29 +101,38 @@ async def measure(pid: int, bootstrap: str, repeat: int, seconds: float) -> list
         await producer.stop()
 
     for wait_ms in (10, 50, 200):
-        counts = Counter()
-        idle = AIOKafkaConsumer(
-            EMPTY.name, bootstrap_servers=bootstrap, group_id=f"bench-idle-{wait_ms}",
-            auto_offset_reset="earliest", enable_auto_commit=False,
-            **{**CLIENT, "fetch_max_wait_ms": wait_ms},
-        )  # fmt: skip
-        await idle.start()
-        try:
-            await idle.getmany(timeout_ms=1000)  # joined and fetching
-            counting(idle, counts)
-
-            async def wait_out(
-                consumer: AIOKafkaConsumer = idle, counts: Counter[str] = counts
-            ) -> int:
-                ends = time.perf_counter() + seconds
-                while time.perf_counter() < ends:
-                    await consumer.getmany(timeout_ms=100)
-                return counts.pop("FetchRequest", 0)
-
-            row(f"fetch that waits {wait_ms} ms, finds none", *await broker_cost(pid, wait_out))
-        finally:
-            await idle.stop()
+        row(
+            f"fetch that waits {wait_ms} ms, finds none",
+            *await waiting_fetches(pid, bootstrap, wait_ms, seconds),
+        )
     return rows
+
+
+async def waiting_fetches(
+    pid: int, bootstrap: str, wait_ms: int, seconds: float
+) -> tuple[int, float]:
+    """An idle consumer of a topic never written, for ``seconds``: (its fetches, broker
+    CPU us per fetch)."""
+    counts: Counter[str] = Counter()
+    idle = AIOKafkaConsumer(
+        EMPTY.name, bootstrap_servers=bootstrap, group_id=f"bench-idle-{wait_ms}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+        **{**CLIENT, "fetch_max_wait_ms": wait_ms},
+    )  # fmt: skip
+    await idle.start()
+    try:
+        await idle.getmany(timeout_ms=1000)  # joined and fetching
+        counting(idle, counts)
+
+        async def wait_out() -> int:
+            ends = time.perf_counter() + seconds
+            while time.perf_counter() < ends:
+                await idle.getmany(timeout_ms=100)
+            return counts.pop("FetchRequest", 0)
+
+        return await broker_cost(pid, wait_out)
+    finally:
+        await idle.stop()
 
 
 async def main() -> None:
@@ -134,18 +140,9 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3000, help="produces, commits, records")
     parser.add_argument("--seconds", type=float, default=5.0, help="of each idle consumer")
     args = parser.parse_args()
-    port = free_port_block(1)
-    bootstrap = f"127.0.0.1:{port}"
-    broker = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        broker_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        await asyncio.sleep(1.0)
+    async with own_broker() as (bootstrap, broker_pid):
         await ensure_topics(bootstrap, [TOPIC, EMPTY])
-        rows = await measure(broker.pid, bootstrap, args.repeat, args.seconds)
-    finally:
-        broker.terminate()
-        broker.wait()
+        rows = await measure(broker_pid, bootstrap, args.repeat, args.seconds)
     print()
     header = ["request", "requests", "broker CPU us per request"]
     print(table("Tansu in-memory: the broker's CPU per request (/proc, 10 ms ticks)", header, rows))
