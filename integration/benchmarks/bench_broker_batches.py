@@ -15,14 +15,13 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import os
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench_serving import CLIENT, ECHO_REQUESTS, percentile, table
+from process_cpu import cpu_seconds
 
 from mesh.mlflow_server import free_port_block
 from mesh.plan import broker_command
@@ -33,11 +32,6 @@ TOPIC = dataclasses.replace(
 )
 RECORD = b"x" * 1000
 ROUND_TRIPS = 50
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def fill(producer: AIOKafkaProducer, count: int, per_batch: int) -> None:

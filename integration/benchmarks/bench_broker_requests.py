@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from bench_broker_batches import cpu_seconds, own_broker
+from bench_broker_batches import own_broker
 from bench_serving import CLIENT, ECHO_REQUESTS, table
+from process_cpu import cpu_seconds
 
 from service_kit import ensure_topics
 

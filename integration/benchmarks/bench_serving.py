@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from embedded_mesh import EmbeddedMesh, embedded_mesh
+from process_cpu import CpuMeter, mesh_processes
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlops_contracts import (
@@ -63,6 +64,7 @@ ECHO_RESULTS = TopicSpec(
     retention=timedelta(hours=1),
     description="benchmark echo output",
 )
+ANSWER_TYPE = PredictionMade.event_type.encode()
 _REQUEST_PATH = KAFKA_PROFILES["dev"].consumer_options(request_path=True)
 CLIENT = {
     name: _REQUEST_PATH[name]
@@ -99,7 +101,9 @@ def percentile(values: list[float], share: float) -> float:
 async def reader(
     bootstrap: str, topic: str, step_ref: list[Step], stop: asyncio.Event, echo: bool
 ) -> None:
-    """Record each answer's arrival in the current step."""
+    """Record each answer's arrival in the current step. Both paths read only the JSON of
+    each answer (no contract validation): the load generator's process shares the 2 cores,
+    so it does the same work per answer whichever path it measures."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -116,20 +120,19 @@ async def reader(
             step = step_ref[0]
             for records in batches.values():
                 for record in records:
+                    if not echo and dict(record.headers).get("ce_type") != ANSWER_TYPE:
+                        continue  # not an answer (the results topic carries only these)
+                    answer = json.loads(record.value)
+                    request_id = answer["request_id"]
+                    if request_id not in step.sent_at or request_id in step.answered_at:
+                        continue
+                    step.answered_at[request_id] = now
                     if echo:
-                        request_id = json.loads(record.value)["request_id"]
-                        step.answered_at.setdefault(request_id, now)
                         continue
-                    answer = decode(record.value, record.headers, key=record.key).data
-                    if not isinstance(answer, PredictionMade):
-                        continue
-                    if answer.request_id in step.sent_at:
-                        step.answered_at.setdefault(answer.request_id, now)
-                        if answer.status.value != "ok":
-                            step.errors += 1
-                        elif answer.model_version is not None:
-                            version = answer.model_version
-                            step.versions[version] = step.versions.get(version, 0) + 1
+                    if answer["status"] != "ok":
+                        step.errors += 1
+                    elif (version := answer.get("model_version")) is not None:
+                        step.versions[version] = step.versions.get(version, 0) + 1
     finally:
         await consumer.stop()
 
@@ -199,6 +202,45 @@ def row(label: str, rate: float, step: Step) -> list[str]:
     ]
 
 
+def cpu_table(
+    rate: str,
+    served: tuple[dict[str, float], int],
+    echoed: tuple[dict[str, float], int],
+    meter: CpuMeter,
+) -> str:
+    """Where the CPU went per answer in one step of each path: every process on the
+    2 cores (the idle ones too), and the ceiling that total allows."""
+    (served_seconds, served_answers), (echoed_seconds, echoed_answers) = served, echoed
+    names = sorted(served_seconds, key=lambda name: -served_seconds[name])
+
+    def per_answer(seconds: float, answers: int) -> str:
+        return f"{seconds / answers * 1e6:,.0f}" if answers else "-"
+
+    rows = [
+        [
+            f"{name} x{meter.count(name)}" if meter.count(name) > 1 else name,
+            per_answer(served_seconds[name], served_answers),
+            per_answer(echoed_seconds.get(name, 0.0), echoed_answers),
+        ]
+        for name in names
+        if served_seconds[name] + echoed_seconds.get(name, 0.0) >= 0.05
+    ]
+    totals = [sum(served_seconds.values()), sum(echoed_seconds.values())]
+    rows.append(
+        ["all", per_answer(totals[0], served_answers), per_answer(totals[1], echoed_answers)]
+    )
+    ceilings = [
+        f"{2 * answers / total:,.0f}/s" if total else "-"
+        for total, answers in zip(totals, (served_answers, echoed_answers), strict=True)
+    ]
+    rows.append(["2 cores / all", *ceilings])
+    return table(
+        f"CPU per answer (us) at {rate}/s, from the first request to the last answer",
+        ["process", "predictors x2", "aiokafka echo"],
+        rows,
+    )
+
+
 def table(title: str, header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(c) for c in column) for column in zip(header, *rows, strict=True)]
     lines = [title, " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
@@ -239,8 +281,11 @@ async def run_steps(
     *,
     echo: bool,
     label: str,
+    meter: CpuMeter | None = None,
+    spent: list[tuple[dict[str, float], int]] | None = None,
 ) -> list[list[str]]:
-    """One row per rate."""
+    """One row per rate. With a ``meter``, ``spent`` gets each step's CPU seconds by
+    process and its answers, from its first request to its last answer."""
     step_ref = [Step()]
     stop = asyncio.Event()
     listening = asyncio.create_task(reader(bootstrap, result_topic, step_ref, stop, echo))
@@ -254,12 +299,16 @@ async def run_steps(
         await settle(step_ref[0], 10)
         for rate in rates:
             step_ref[0] = Step()
+            if meter:
+                meter.start()
             await generate(producer, request_topic, step_ref[0], rate, seconds, customers)
             await settle(step_ref[0], 15)
             rows.append(row(label, rate, step_ref[0]))
             # Drain what is left (the unpaced step overfills) so the next measurement,
             # echo or swap, does not share the machine with a backlog.
             await settle(step_ref[0], 300)
+            if meter and spent is not None:
+                spent.append((meter.stop(), len(step_ref[0].answered_at)))
             print("  " + " | ".join(rows[-1]), flush=True)
     finally:
         stop.set()
@@ -448,19 +497,25 @@ async def main() -> None:
         echo = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--echo", bootstrap, env={**os.environ}
         )
+        meter = CpuMeter(
+            mesh_processes(mesh.home) | {os.getpid(): "load generator", echo.pid: "echo"}
+        )
         served: list[list[str]] = []
         echoed: list[list[str]] = []
+        served_cpu: list[tuple[dict[str, float], int]] = []
+        echoed_cpu: list[tuple[dict[str, float], int]] = []
         try:
             paths = (
-                (served, "predictions.requests", "predictions.results", False, "predictors x2"),
-                (echoed, ECHO_REQUESTS.name, ECHO_RESULTS.name, True, "aiokafka echo"),
+                (served, served_cpu, "predictions.requests", "predictions.results", False),
+                (echoed, echoed_cpu, ECHO_REQUESTS.name, ECHO_RESULTS.name, True),
             )
             for rate in rates:
-                for rows, requests, results, is_echo, label in paths:
+                for rows, spent, requests, results, is_echo in paths:
                     await caught_up()
                     rows += await run_steps(
                         bootstrap, requests, results, [rate], args.seconds, customers,
-                        echo=is_echo, label=label,
+                        echo=is_echo, label="aiokafka echo" if is_echo else "predictors x2",
+                        meter=meter, spent=spent,
                     )  # fmt: skip
         finally:
             echo.terminate()
@@ -478,6 +533,9 @@ async def main() -> None:
         their_rate = float(theirs[4].replace(",", "") or 0)
         ratios.append(f"{ours[1]}: {ours_rate / their_rate:.2f}x" if their_rate else "-")
     print("predictors / echo achieved rate: " + ", ".join(ratios))
+    if served_cpu:
+        print()
+        print(cpu_table(served[-1][1], served_cpu[-1], echoed_cpu[-1], meter))
     print()
     print(
         table(
