@@ -26,8 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_serving import ECHO_REQUESTS, ECHO_RESULTS, percentile, run_steps, table
+from bench_serving import (
+    ECHO_REQUESTS,
+    ECHO_RESULTS,
+    monitor_caught_up,
+    percentile,
+    run_steps,
+    table,
+)
 from embedded_mesh import EmbeddedMesh, embedded_mesh
+from process_cpu import CpuMeter, cpu_rows, mesh_processes, with_descendants
 
 from mesh.mlflow_server import free_port_block
 from service_kit import ensure_topics
@@ -180,11 +188,21 @@ async def main() -> None:
                         json={"dataframe_records": [rows[n % len(rows)]]},
                     )
 
+                server_processes = with_descendants(server.pid)
+                meter = CpuMeter(
+                    mesh_processes(mesh.home)
+                    | dict.fromkeys(server_processes, "mlflow models serve")
+                    | {os.getpid(): "load generator"}
+                )
                 results = []
+                spent: list[tuple[dict[str, float], int]] = []
                 for name, request in (
                     ("gateway", via_gateway),
                     ("mlflow models serve", via_mlflow),
                 ):
+                    # The monitor closes the gateway's windows (a drift check each) for a
+                    # while after its load: mlflow would share the machine with that.
+                    await monitor_caught_up(mesh)
                     await fixed_rate(request, 50, 2.0)  # warm-up
                     # The fixed rates before saturation: the embedded broker slows as its
                     # partitions fill (bench_broker_batches.py), and the echo meets fresh
@@ -196,9 +214,11 @@ async def main() -> None:
                             f"{percentile(fixed, 0.5):.1f} / {percentile(fixed, 0.99):.1f}"
                             + (f", failed {failed(fixed_failures)}" if fixed_failures else "")
                         ]
+                    meter.start()
                     throughput, latencies, failures = await saturate(
                         client, request, args.concurrency, args.seconds
                     )
+                    spent.append((meter.stop(), len(latencies)))
                     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
                     line = [name, f"{throughput:,.0f}", f"{p50:.1f}", f"{p99:.1f}"]
                     line += [failed(failures), *at_rates]
@@ -233,6 +253,14 @@ async def main() -> None:
     gateway, mlflow_row = results
     ratio = float(gateway[1].replace(",", "")) / float(mlflow_row[1].replace(",", ""))
     print(f"gateway / mlflow req/s at saturation: {ratio:.2f}x")
+    print()
+    print(
+        table(
+            f"CPU per answered request (us) at saturation, {args.concurrency} clients",
+            ["process", "gateway", "mlflow models serve"],
+            cpu_rows(spent, meter),
+        )
+    )
     print(
         "broker floor, aiokafka request/reply echo p99 ms: "
         + ", ".join(f"{row[1]}/s: {row[6]}" for row in echo_rows)

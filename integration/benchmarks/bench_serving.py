@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from embedded_mesh import EmbeddedMesh, embedded_mesh
-from process_cpu import CpuMeter, mesh_processes
+from process_cpu import CpuMeter, cpu_rows, mesh_processes
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlops_contracts import (
@@ -200,45 +200,6 @@ def row(label: str, rate: float, step: Step) -> list[str]:
         f"{percentile(latencies, 0.99):.1f}",
         f"{step.errors}",
     ]
-
-
-def cpu_table(
-    rate: str,
-    served: tuple[dict[str, float], int],
-    echoed: tuple[dict[str, float], int],
-    meter: CpuMeter,
-) -> str:
-    """Where the CPU went per answer in one step of each path: every process on the
-    2 cores (the idle ones too), and the ceiling that total allows."""
-    (served_seconds, served_answers), (echoed_seconds, echoed_answers) = served, echoed
-    names = sorted(served_seconds, key=lambda name: -served_seconds[name])
-
-    def per_answer(seconds: float, answers: int) -> str:
-        return f"{seconds / answers * 1e6:,.0f}" if answers else "-"
-
-    rows = [
-        [
-            f"{name} x{meter.count(name)}" if meter.count(name) > 1 else name,
-            per_answer(served_seconds[name], served_answers),
-            per_answer(echoed_seconds.get(name, 0.0), echoed_answers),
-        ]
-        for name in names
-        if served_seconds[name] + echoed_seconds.get(name, 0.0) >= 0.05
-    ]
-    totals = [sum(served_seconds.values()), sum(echoed_seconds.values())]
-    rows.append(
-        ["all", per_answer(totals[0], served_answers), per_answer(totals[1], echoed_answers)]
-    )
-    ceilings = [
-        f"{2 * answers / total:,.0f}/s" if total else "-"
-        for total, answers in zip(totals, (served_answers, echoed_answers), strict=True)
-    ]
-    rows.append(["2 cores / all", *ceilings])
-    return table(
-        f"CPU per answer (us) at {rate}/s, from the first request to the last answer",
-        ["process", "predictors x2", "aiokafka echo"],
-        rows,
-    )
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> str:
@@ -535,7 +496,13 @@ async def main() -> None:
     print("predictors / echo achieved rate: " + ", ".join(ratios))
     if served_cpu:
         print()
-        print(cpu_table(served[-1][1], served_cpu[-1], echoed_cpu[-1], meter))
+        print(
+            table(
+                f"CPU per answer (us) at {served[-1][1]}/s, first request to last answer",
+                ["process", "predictors x2", "aiokafka echo"],
+                cpu_rows([served_cpu[-1], echoed_cpu[-1]], meter),
+            )
+        )
     print()
     print(
         table(

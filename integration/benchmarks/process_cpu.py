@@ -2,13 +2,14 @@
 processes (found by the MLOPS_MESH_HOME in their environment, the broker included), the
 load generator (this process) and any other process the benchmark started (the echo).
 
-On 2 cores every process of the mesh shares the machine with the load generator, so a
-path's ceiling is 2 CPU-seconds divided by what all of them spend per answer:
-``CpuMeter`` tells where that time goes."""
+On a small machine every process of the mesh shares the cores with the load generator, so
+a path's ceiling is the cores' CPU-seconds per second divided by what all of them spend per
+answer: ``CpuMeter`` tells where that time goes."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -35,6 +36,22 @@ def mesh_processes(home: Path) -> dict[int, str]:
                 found[int(entry)] = process_name(int(entry))
         except OSError:  # exited, or not ours to read
             continue
+    return found
+
+
+def with_descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (a server that runs its workers as children)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                # ppid: field 4 of proc(5), 2 after the (name).
+                parents[int(entry)] = int(_proc(int(entry), "stat").rsplit(b")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found = [pid]
+    for candidate in found:  # grows while it is read: breadth first
+        found += [child for child, parent in parents.items() if parent == candidate]
     return found
 
 
@@ -68,6 +85,32 @@ class CpuMeter:
             except OSError:
                 continue  # exited
         return seconds
+
+
+def cpu_rows(measured: Sequence[tuple[dict[str, float], int]], meter: CpuMeter) -> list[list[str]]:
+    """Table rows for ``measured`` (one column each: CPU seconds by process name, and the
+    answers they bought): us per answer for each process (the idle ones too, above 50 ms),
+    then all of them, then the answers/s this machine's cores allow at that cost."""
+    names = sorted({name for seconds, _ in measured for name in seconds})
+    names.sort(key=lambda name: -measured[0][0].get(name, 0.0))
+
+    def per_answer(seconds: float, answers: int) -> str:
+        return f"{seconds / answers * 1e6:,.0f}" if answers else "-"
+
+    rows = [
+        [
+            f"{name} x{meter.count(name)}" if meter.count(name) > 1 else name,
+            *(per_answer(seconds.get(name, 0.0), answers) for seconds, answers in measured),
+        ]
+        for name in names
+        if sum(seconds.get(name, 0.0) for seconds, _ in measured) >= 0.05
+    ]
+    totals = [(sum(seconds.values()), answers) for seconds, answers in measured]
+    rows.append(["all", *(per_answer(total, answers) for total, answers in totals)])
+    cores = os.cpu_count() or 1
+    ceilings = (f"{cores * answers / total:,.0f}/s" if total else "-" for total, answers in totals)
+    rows.append([f"{cores} cores / all", *ceilings])
+    return rows
 
 
 def cpu_seconds(pid: int) -> float:

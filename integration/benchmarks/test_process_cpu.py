@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.process_cpu import CpuMeter, mesh_processes, process_name
+from benchmarks.process_cpu import (
+    CpuMeter,
+    cpu_rows,
+    mesh_processes,
+    process_name,
+    with_descendants,
+)
 
 BURN_ON_INPUT = """
 import sys, time
@@ -69,3 +75,34 @@ def test_a_python_module_is_named_by_its_module_and_processes_of_one_name_add_up
         assert meter.count("timeit") == 2
         meter.start()
         assert set(meter.stop()) == {"timeit"}
+
+
+def test_a_server_is_found_with_the_workers_it_started(tmp_path: Path) -> None:
+    starts_a_worker = (
+        "import subprocess, sys, time; "
+        "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(worker.pid, flush=True); time.sleep(60)"
+    )
+    with child(["-c", starts_a_worker], tmp_path) as server:
+        assert server.stdout is not None
+        worker = int(server.stdout.readline())
+        try:
+            assert sorted(with_descendants(server.pid)) == sorted([server.pid, worker])
+            assert with_descendants(worker) == [worker]
+        finally:
+            os.kill(worker, 9)
+
+
+def test_the_rows_give_each_process_per_answer_then_the_total_and_the_ceiling() -> None:
+    meter = CpuMeter({1: "predictor", 2: "predictor", 3: "broker", 4: "idle"})
+    measured = [
+        ({"predictor": 0.5, "broker": 1.5, "idle": 0.01}, 1000),
+        ({"broker": 0.2, "idle": 0.0}, 0),
+    ]
+    cores = os.cpu_count() or 1
+    assert cpu_rows(measured, meter) == [
+        ["broker", "1,500", "-"],
+        ["predictor x2", "500", "-"],
+        ["all", "2,010", "-"],
+        [f"{cores} cores / all", f"{cores * 1000 / 2.01:,.0f}/s", "0/s"],
+    ]
