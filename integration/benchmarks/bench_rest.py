@@ -188,10 +188,9 @@ async def main() -> None:
                         json={"dataframe_records": [rows[n % len(rows)]]},
                     )
 
-                server_processes = with_descendants(server.pid)
                 meter = CpuMeter(
                     mesh_processes(mesh.home)
-                    | dict.fromkeys(server_processes, "mlflow models serve")
+                    | dict.fromkeys(with_descendants(server.pid), "mlflow models serve")
                     | {os.getpid(): "load generator"}
                 )
                 results = []

@@ -467,16 +467,17 @@ async def main() -> None:
         echoed_cpu: list[tuple[dict[str, float], int]] = []
         try:
             paths = (
-                (served, served_cpu, "predictions.requests", "predictions.results", False),
-                (echoed, echoed_cpu, ECHO_REQUESTS.name, ECHO_RESULTS.name, True),
-            )
+                (served, served_cpu, "predictions.requests", "predictions.results", False,
+                 "predictors x2"),
+                (echoed, echoed_cpu, ECHO_REQUESTS.name, ECHO_RESULTS.name, True,
+                 "aiokafka echo"),
+            )  # fmt: skip
             for rate in rates:
-                for rows, spent, requests, results, is_echo in paths:
+                for rows, spent, requests, results, is_echo, label in paths:
                     await caught_up()
                     rows += await run_steps(
                         bootstrap, requests, results, [rate], args.seconds, customers,
-                        echo=is_echo, label="aiokafka echo" if is_echo else "predictors x2",
-                        meter=meter, spent=spent,
+                        echo=is_echo, label=label, meter=meter, spent=spent,
                     )  # fmt: skip
         finally:
             echo.terminate()

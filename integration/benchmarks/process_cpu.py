@@ -28,12 +28,10 @@ def mesh_processes(home: Path) -> dict[int, str]:
     """The processes of the mesh living in ``home``, by pid: their names."""
     marker = f"MLOPS_MESH_HOME={home}".encode()
     found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in _pids():
         try:
-            if marker in _proc(int(entry), "environ").split(b"\0"):
-                found[int(entry)] = process_name(int(entry))
+            if marker in _proc(pid, "environ").split(b"\0"):
+                found[pid] = process_name(pid)
         except OSError:  # exited, or not ours to read
             continue
     return found
@@ -42,13 +40,11 @@ def mesh_processes(home: Path) -> dict[int, str]:
 def with_descendants(pid: int) -> list[int]:
     """``pid`` and every process below it (a server that runs its workers as children)."""
     parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                # ppid: field 4 of proc(5), 2 after the (name).
-                parents[int(entry)] = int(_proc(int(entry), "stat").rsplit(b")", 1)[1].split()[1])
-            except OSError:
-                continue
+    for candidate in _pids():
+        try:
+            parents[candidate] = int(_stat_fields(candidate)[1])  # ppid: field 4 of proc(5)
+        except OSError:
+            continue
     found = [pid]
     for candidate in found:  # grows while it is read: breadth first
         found += [child for child, parent in parents.items() if parent == candidate]
@@ -115,9 +111,17 @@ def cpu_rows(measured: Sequence[tuple[dict[str, float], int]], meter: CpuMeter) 
 
 def cpu_seconds(pid: int) -> float:
     """The CPU seconds (user + system, all threads) process ``pid`` has spent so far."""
-    # utime and stime: fields 14 and 15 of proc(5), 11 and 12 after the (name).
-    fields = _proc(pid, "stat").rsplit(b")", 1)[1].split()
+    fields = _stat_fields(pid)  # utime and stime: fields 14 and 15 of proc(5)
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
+
+
+def _pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def _stat_fields(pid: int) -> list[bytes]:
+    """/proc/PID/stat after the (name), which may hold spaces: field 3 of proc(5) first."""
+    return _proc(pid, "stat").rsplit(b")", 1)[1].split()
 
 
 def _proc(pid: int, name: str) -> bytes:

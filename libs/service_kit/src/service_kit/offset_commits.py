@@ -1,9 +1,10 @@
 """A Kafka consumer that commits what its handler has processed, at most once per interval.
 
 Committing after every batch costs the broker a request per batch: on the embedded broker
-an OffsetCommit costs about as much broker CPU as a Produce (about 180 us), and the REST
-request path paid one at the gateway's replies and one at the predictor for every few
-requests, each awaited before the next poll. :class:`CoalescingConsumer` remembers the
+an OffsetCommit costs about as much broker CPU as a Produce (250 against 213 us,
+``integration/benchmarks/bench_broker_requests.py``), and the REST request path paid one
+at the gateway's replies and one at the predictor for every few requests, each awaited
+before the next poll. :class:`CoalescingConsumer` remembers the
 processed offsets and commits them together, when the interval has passed (at the next
 batch or the next poll of an idle consumer), before its partitions are revoked, and when
 it stops. Never a record that was not processed: the committed offset of a partition is
