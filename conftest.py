@@ -196,7 +196,13 @@ class RecordingPublisher:
 
     async def publish_all(self, outgoing: Any) -> None:
         for item in outgoing:
-            await self.publish(item.event, topic=item.topic, correlation_id=item.correlation_id)
+            for topic in (item.topic, item.copy_to) if item.copy_to else (item.topic,):
+                await self.publish(
+                    item.event,
+                    topic=topic,
+                    correlation_id=item.correlation_id,
+                    event_id=item.event_id,
+                )
 
     def events(self, kind: type[Any]) -> list[Any]:
         """The published events of one type, in order."""
@@ -216,7 +222,8 @@ def recording_publisher() -> RecordingPublisher:
 @dataclass
 class ModelPlaneParts:
     """Real adapters for trainer and registry component tests: a SQLite state database
-    holding ``churn_history``'s labels, the history's feature store, the MLflow server."""
+    (the trainer's and the registry's tables) holding ``churn_history``'s labels, its
+    outbox (publishing to ``publisher``), the history's feature store, the MLflow server."""
 
     engine: Any
     labels: Any
@@ -224,6 +231,7 @@ class ModelPlaneParts:
     models: Any
     history: ChurnHistory
     publisher: RecordingPublisher
+    outbox: Any
     model_names: set[str] = field(default_factory=lambda: {"churn"})
     """What the trainers may train: every name a test's ``request`` used."""
 
@@ -235,11 +243,12 @@ class ModelPlaneParts:
         from trainer_gpu.service import Trainer
 
         return Trainer(
-            ledger=SqlRequestLedger(self.engine),
+            ledger=SqlRequestLedger(self.engine, self.outbox),
             labels=self.labels,
             features=self.features,
             models=self.models,
             publisher=self.publisher,
+            outbox=self.outbox,
             config=TrainingConfig(**{"max_epochs": 6, **config}),
             device=torch.device("cpu"),
             model_names=self.model_names,
@@ -271,17 +280,21 @@ async def model_plane(
     recording_publisher: RecordingPublisher,
 ) -> AsyncIterator[ModelPlaneParts]:
     """Real adapters for the model plane's component tests (see ModelPlaneParts)."""
-    from trainer_gpu.adapters.request_ledger import SqlRequestLedger
+    from registry.adapters import decision_ledger
+    from trainer_gpu.adapters import request_ledger
 
+    from churn_features import labels as label_log
     from churn_features.labels import SqlLabelLog
     from churn_features.store import CustomerFeatureStore
     from model_store import ModelStore
     from service_kit.database import create_engine
+    from service_kit.outbox import Outbox
+    from service_kit.schema import migrate
 
     engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    parts = [label_log.MIGRATIONS, request_ledger.MIGRATIONS, decision_ledger.MIGRATIONS]
+    await migrate(engine, parts)
     labels = SqlLabelLog(engine)
-    await labels.create_schema()
-    await SqlRequestLedger(engine).create_schema()
     await labels.admit(churn_history.labels)
     yield ModelPlaneParts(
         engine=engine,
@@ -290,16 +303,48 @@ async def model_plane(
         models=ModelStore(mlflow_tracking_uri),
         history=churn_history,
         publisher=recording_publisher,
+        outbox=Outbox(engine, recording_publisher),
     )
     await engine.dispose()
 
 
+@pytest.fixture
+async def migrated_database(database_url: str) -> AsyncIterator[Any]:
+    """``await migrated_database(*parts)``: an engine on ``database_url`` (SQLite, then
+    PostgreSQL) migrated to the kit's tables and those of ``parts``; disposed after."""
+    from service_kit.database import create_engine
+    from service_kit.schema import migrate
+
+    engines = []
+
+    async def migrated(*parts: Any) -> Any:
+        engine = create_engine(database_url)
+        engines.append(engine)
+        await migrate(engine, parts)
+        return engine
+
+    yield migrated
+    for engine in engines:
+        await engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    """Each adapter test twice: on a real SQLite file and on the real PostgreSQL (which
-    fails, not skips, under CI when unreachable). Tests on the shared PostgreSQL database
-    drop and recreate their own tables."""
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+    """Each adapter test twice: on a real SQLite file and on a real PostgreSQL database of
+    its own, created for the test and dropped after it (PostgreSQL fails, not skips, under
+    CI when unreachable)."""
     if request.param == "sqlite":
-        return sqlite_url
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+        yield sqlite_url
+        return
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

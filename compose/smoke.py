@@ -127,9 +127,9 @@ async def wait_replicas(bootstrap_servers: str, version: int, timeout_s: float) 
 # Series that compose/prometheus/alerts.yml and the Grafana dashboard query, by service.
 EXPECTED_METRICS = {
     "gateway": ("gateway_predictions_total", "gateway_request_seconds_bucket"),
-    "predictor-1": ("faststream_received_processed_messages_total",),
-    "predictor-2": ("faststream_received_processed_messages_total",),
-    "monitor": ("faststream_received_processed_messages_total",),
+    "predictor-1": ("mlops_consumed_records_total",),
+    "predictor-2": ("mlops_consumed_records_total",),
+    "monitor": ("mlops_consumed_records_total",),
 }
 
 

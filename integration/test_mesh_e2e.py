@@ -143,7 +143,10 @@ def test_lost_broker_restarts_the_whole_mesh(mesh: MeshUnderTest) -> None:
     old = mesh.status()
     os.kill(int(old["broker"][2]), signal.SIGKILL)
     time.sleep(2)
-    wait_until_all_ready(mesh, within_s=90)
+    # Every service restarts in its tier, importing Feast, MLflow and torch on two shared
+    # cores: 125 to 139 s from the kill on this project's 2-core machine on 2026-12-07
+    # (145 to 151 s before the service kit started consumers together and kept MLflow up).
+    wait_until_all_ready(mesh, within_s=240)
     new = mesh.status()
     assert new["broker"][2] != old["broker"][2]
     assert new["gateway"][2] != old["gateway"][2]  # services restarted with the broker

@@ -1,5 +1,5 @@
-"""Component test of every service: create_app does no I/O; under the in-memory broker
-its lifespan starts, and /health, /ready and /metrics answer."""
+"""Component test of every service: create_app does no I/O; on the in-memory Kafka its
+lifespan starts, and /health, /ready and /metrics answer."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
-from faststream.kafka import TestKafkaBroker
 
 from mesh.plan import SERVICES as MESH_SERVICES
+from service_kit.in_memory import InMemoryKafka
 
 SERVICES = {spec.package: spec.settings_class for spec in MESH_SERVICES}
 
 
-def build(package: str, tmp_path: Path, **fields: Any) -> tuple[Any, Any]:
+def build(
+    package: str, tmp_path: Path, kafka: InMemoryKafka | None = None, **fields: Any
+) -> tuple[Any, Any]:
     settings_class = getattr(importlib.import_module(f"{package}.settings"), SERVICES[package])
     settings = settings_class(
         data_dir=tmp_path / "data",
@@ -25,7 +27,7 @@ def build(package: str, tmp_path: Path, **fields: Any) -> tuple[Any, Any]:
         **fields,
     )
     create_app = importlib.import_module(f"{package}.main").create_app
-    return settings, create_app(settings)
+    return settings, create_app(settings, kafka)
 
 
 @pytest.mark.parametrize("package", sorted(SERVICES))
@@ -49,13 +51,8 @@ async def test_service_boots_and_reports_health(
         store_dir = tmp_path / "feature_store"
         open_feature_store(FeatureStoreSettings(data_dir=store_dir)).apply()
         fields["feature_store_dir"] = store_dir
-    settings, app = build(package, tmp_path, **fields)
-    runtime = app.state.runtime
-    # The in-memory broker cannot answer a cluster ping nor create topics; the real one
-    # is checked in e2e.
-    runtime.readiness["kafka"] = _always_ready
-    runtime.ensure_topics = _no_topics
-    async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
+    settings, app = build(package, tmp_path, InMemoryKafka(), **fields)
+    async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
             health = await client.get("/health")
@@ -70,14 +67,14 @@ async def test_service_boots_and_reports_health(
 
 
 async def test_ready_says_which_dependency_is_down(tmp_path: Path) -> None:
-    _, app = build("ingest", tmp_path)
+    _, app = build("ingest", tmp_path, InMemoryKafka())
     runtime = app.state.runtime
 
     async def broker_down() -> None:
         raise ConnectionError("Kafka at 127.0.0.1:1 did not answer in 2 s")
 
     runtime.readiness["kafka"] = broker_down
-    async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
+    async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
             ready = await client.get("/ready")
@@ -88,11 +85,3 @@ async def test_ready_says_which_dependency_is_down(tmp_path: Path) -> None:
         "error": "Kafka at 127.0.0.1:1 did not answer in 2 s",
     }
     assert body["checks"]["database"]["ok"] is True
-
-
-async def _always_ready() -> None:
-    return None
-
-
-async def _no_topics(_specs: object) -> list[str]:
-    return []

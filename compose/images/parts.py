@@ -7,8 +7,9 @@ parts it needs (contracts, libs) into ``/src`` before any code, then runs::
     python3 parts.py folders /src        # the parts to install, dependencies first
 
 Starting from the one pyproject under ``/src/services``, it follows the ``mlops-*``
-dependencies; one whose pyproject was not copied fails the build with the COPY line to add.
-Standard library only: it runs on the bare base image.
+dependencies; one whose pyproject was not copied, or one copied but not needed, fails the
+build. ``dockerfiles.py`` writes those COPY lines from the same closure (``resolve``) over the
+repository's pyprojects. Standard library only: it runs on the bare base image.
 """
 
 from __future__ import annotations
@@ -21,25 +22,34 @@ from pathlib import Path
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 LOCAL_PREFIX = "mlops-"
 
+Projects = dict[str, tuple[Path, list[str]]]
+"""Each part's normalised name -> (its folder, its declared dependencies)."""
+
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _projects(root: Path) -> dict[str, tuple[Path, list[str]]]:
+def requirement_name(requirement: str, where: object = "a pyproject") -> str:
+    """The normalised project name of a requirement: ``torch==2.13.0`` -> ``torch``."""
+    match = _NAME.match(requirement)
+    if match is None:
+        raise SystemExit(f"{where}: cannot read requirement {requirement!r}")
+    return _normalise(match.group(1))
+
+
+def read_projects(pyprojects: list[Path]) -> Projects:
+    """The parts declared by these ``pyproject.toml`` files."""
     projects = {}
-    for pyproject in sorted(root.glob("**/pyproject.toml")):
+    for pyproject in pyprojects:
         project = tomllib.loads(pyproject.read_text())["project"]
         projects[_normalise(project["name"])] = (pyproject.parent, project.get("dependencies", []))
     return projects
 
 
-def closure(root: Path) -> tuple[list[Path], list[str]]:
-    """The part folders (dependencies first) and the third-party requirements of the service."""
-    projects = _projects(root)
-    services = [name for name, (folder, _) in projects.items() if "services" in folder.parts]
-    if len(services) != 1:
-        raise SystemExit(f"expected one service pyproject under {root}/services, got {services}")
+def resolve(projects: Projects, service: str) -> tuple[list[Path], list[str]]:
+    """The part folders ``service`` needs (dependencies first, the service last) and their
+    third-party requirements, following the ``mlops-*`` dependencies through ``projects``."""
     order: list[str] = []
     requirements: list[str] = []
 
@@ -48,27 +58,37 @@ def closure(root: Path) -> tuple[list[Path], list[str]]:
             return
         if name not in projects:
             raise SystemExit(
-                f"{wanted_by} depends on {name}, whose pyproject.toml the Dockerfile does not "
-                "copy: add `COPY <its folder>/pyproject.toml <its folder>/` to the deps stage "
-                "and its src/ to the code stage"
+                f"{wanted_by} depends on {name}, whose pyproject.toml is not here: "
+                "regenerate the Dockerfiles (`make dockerfiles`) after adding a dependency"
             )
         folder, dependencies = projects[name]
         for requirement in dependencies:
-            match = _NAME.match(requirement)
-            if match is None:
-                raise SystemExit(f"{folder}: cannot read requirement {requirement!r}")
-            dependency = _normalise(match.group(1))
+            dependency = requirement_name(requirement, folder)
             if dependency.startswith(LOCAL_PREFIX):
                 visit(dependency, name)
             elif requirement not in requirements:
                 requirements.append(requirement)
         order.append(name)
 
-    visit(services[0], "the service")
-    unused = sorted(set(projects) - set(order))
-    if unused:
-        raise SystemExit(f"copied but not needed by the service: {unused}; keep images minimal")
+    visit(_normalise(service), "the service")
     return [projects[name][0] for name in order], requirements
+
+
+def closure(root: Path) -> tuple[list[Path], list[str]]:
+    """The part folders (dependencies first) and the third-party requirements of the one
+    service under ``root/services``; every pyproject under ``root`` must be needed."""
+    projects = read_projects(sorted(root.glob("**/pyproject.toml")))
+    services = [name for name, (folder, _) in projects.items() if "services" in folder.parts]
+    if len(services) != 1:
+        raise SystemExit(f"expected one service pyproject under {root}/services, got {services}")
+    folders, requirements = resolve(projects, services[0])
+    unused = sorted(name for name, (folder, _) in projects.items() if folder not in folders)
+    if unused:
+        raise SystemExit(
+            f"copied but not needed by the service: {unused}; keep images minimal "
+            "(`make dockerfiles` writes the COPY lines)"
+        )
+    return folders, requirements
 
 
 def main(argv: list[str]) -> None:

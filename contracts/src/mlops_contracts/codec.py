@@ -152,7 +152,8 @@ class WireRecord:
     the same record to another topic (e.g. a request's reply-to topic)."""
 
     topic: str
-    key: bytes
+    key: bytes | None
+    """The entity the event is about (None only for a dead letter of an unkeyed record)."""
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
 

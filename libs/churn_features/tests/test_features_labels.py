@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from churn_features import FEATURE_NAMES
-from churn_features.labels import Label, SqlLabelLog, labels_table
+from churn_features.labels import MIGRATIONS, Label, SqlLabelLog
 from churn_features.training_set import LABEL_COLUMN, labelled_set
 from service_kit.database import create_engine
+from service_kit.schema import migrate
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -25,11 +26,8 @@ def label(record_id: str, day: float, churned: bool = False, customer: str = "c1
 @pytest.fixture
 async def label_log(database_url: str) -> AsyncIterator[SqlLabelLog]:
     engine = create_engine(database_url)
-    log = SqlLabelLog(engine)
-    async with engine.begin() as connection:  # a clean table per test on the shared database
-        await connection.run_sync(labels_table.drop, checkfirst=True)
-    await log.create_schema()
-    yield log
+    await migrate(engine, [MIGRATIONS])
+    yield SqlLabelLog(engine)
     await engine.dispose()
 
 

@@ -15,6 +15,7 @@ from mesh.plan import (
     SERVICES,
     invalid_service_settings,
     mesh_programs,
+    migrate_databases,
     supervisord_config,
 )
 from mesh.settings import MeshSettings
@@ -176,3 +177,19 @@ def test_a_loop_setting_of_the_user_wins(tmp_path: Path, monkeypatch: pytest.Mon
     )
     # Not overridden in the program's environment: supervisord passes the user's on.
     assert "RETRAIN_TRIGGER_WINDOW_DAYS" not in trigger.environment
+
+
+def test_migrate_upgrades_each_service_database_once(tmp_path: Path) -> None:
+    """`mlops migrate`: each service's own database (the predictor replicas share one), at
+    the heads of its parts; a second run finds nothing to do."""
+    settings = MeshSettings(home=tmp_path, predictor_replicas=2)
+    programs = mesh_programs(settings)
+    first = migrate_databases(programs)
+    assert [line.split(":")[0] for line in first] == [spec.name for spec in SERVICES]
+    assert all("migrated from an empty database" in line for line in first)
+    assert "registry_0002" in first[0]
+    assert sorted(path.name for path in settings.data_dir.glob("*/*.db")) == sorted(
+        f"{spec.name}.db" for spec in SERVICES
+    )
+    again = migrate_databases(programs, ["trainer-gpu"])
+    assert again == ["trainer-gpu: at churn_labels_0001, trainer_gpu_0002 already"]

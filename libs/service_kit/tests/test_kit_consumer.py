@@ -186,13 +186,13 @@ async def test_unprocessable_event_goes_to_dead_letters_without_retry() -> None:
 def test_dead_letter_headers_carry_reason_and_origin() -> None:
     record = label_record()
     headers = dead_letter_headers(record, ValueError("bad plan 'x'"), "ingest")
-    assert headers["dlq_error_type"] == "ValueError"
-    assert headers["dlq_error_message"] == "bad plan 'x'"
-    assert headers["dlq_original_topic"] == TOPIC.name
-    assert headers["dlq_original_partition"] == "0"
-    assert headers["dlq_original_offset"] == "7"
-    assert headers["dlq_consumer_group"] == "ingest"
-    assert headers["ce_type"] == LabelObserved.event_type  # original headers kept
+    assert headers["dlq_error_type"] == b"ValueError"
+    assert headers["dlq_error_message"] == b"bad plan 'x'"
+    assert headers["dlq_original_topic"] == TOPIC.name.encode()
+    assert headers["dlq_original_partition"] == b"0"
+    assert headers["dlq_original_offset"] == b"7"
+    assert headers["dlq_consumer_group"] == b"ingest"
+    assert headers["ce_type"] == LabelObserved.event_type.encode()  # original headers kept
     assert {name for name in headers if name.startswith("dlq_")} == set(DEAD_LETTER_HEADERS)
 
 
@@ -201,7 +201,7 @@ def test_contract_errors_are_dead_lettered_with_their_code() -> None:
     with pytest.raises(ContractError) as caught:
         decode(poison.value or b"", poison.headers)
     headers = dead_letter_headers(poison, caught.value, "ingest")
-    assert headers["dlq_error_type"] == caught.value.code
+    assert headers["dlq_error_type"] == caught.value.code.encode()
 
 
 def test_retry_backoff_grows_and_is_capped() -> None:
@@ -240,9 +240,9 @@ async def test_null_and_binary_headers_are_dead_lettered_with_their_bytes_kept()
     consumer, dead = make_consumer(handler)
     assert await consumer.process(poison) is Outcome.DEAD_LETTERED
     parked_headers = dead_letter_headers(poison, dead.parked[0][1], "g")
-    assert parked_headers["ce_source"] == "\\xff\\xfe"
+    assert parked_headers["ce_source"] == b"\xff\xfe"  # the original bytes, unchanged
     assert (
-        dead_letter_headers(Record(value=b"", headers=[("x", None)]), ValueError(), "g")["x"] == ""
+        dead_letter_headers(Record(value=b"", headers=[("x", None)]), ValueError(), "g")["x"] == b""
     )  # type: ignore[list-item]
 
 

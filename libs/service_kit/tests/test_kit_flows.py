@@ -1,5 +1,5 @@
-"""The dead-letter and replay guarantees, through FastStream: on the in-memory
-TestKafkaBroker (component) and, unchanged, against the real broker (connected)."""
+"""The dead-letter and replay guarantees, through the kit's subscriptions: on the
+in-memory Kafka (component) and, unchanged, against the real broker (connected)."""
 
 from __future__ import annotations
 
@@ -17,19 +17,21 @@ from typing import Any
 import anyio.to_thread
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from pydantic_settings import SettingsConfigDict
 
-from mlops_contracts import Envelope, LabelObserved, TopicSpec, dead_letter_topic
+from mlops_contracts import Envelope, LabelObserved, TopicSpec, WireRecord, dead_letter_topic
 from service_kit import (
     Outgoing,
     RetryPolicy,
     ServiceRuntime,
     ServiceSettings,
+    batches,
+    each,
     ensure_topics,
     offset_commits,
 )
+from service_kit.dead_letters import ConsumedRecord
+from service_kit.in_memory import InMemoryKafka
 
 
 class FlowSettings(ServiceSettings):
@@ -38,6 +40,7 @@ class FlowSettings(ServiceSettings):
 
 
 MODES = ["memory", pytest.param("real", marks=pytest.mark.connected)]
+MEMORY = "127.0.0.1:1"
 
 
 @pytest.fixture(params=MODES)
@@ -49,7 +52,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 def bootstrap(mode: str, request: pytest.FixtureRequest) -> str:
     if mode == "real":
         return str(request.getfixturevalue("kafka_bootstrap"))
-    return "127.0.0.1:1"  # never dialled: the in-memory broker intercepts everything
+    return MEMORY
 
 
 def topic_spec() -> TopicSpec:
@@ -82,25 +85,25 @@ async def eventually(condition: Callable[[], bool], within_s: float = 20.0) -> N
 
 @asynccontextmanager
 async def running(runtime: ServiceRuntime, mode: str, topic: TopicSpec) -> AsyncIterator[None]:
-    """Run the runtime on the in-memory broker or, unchanged, on the real one."""
+    """Run the runtime: the same calls on the in-memory Kafka and on the real one."""
     if mode == "real":
         dead_letters = dataclasses.replace(topic, name=dead_letter_topic(topic.name))
         await ensure_topics(runtime.settings.kafka_bootstrap_servers, [topic, dead_letters])
-        await runtime.connect()
-        await runtime.start_consuming()
-        try:
-            yield
-        finally:
-            await runtime.stop_consuming()
-            await runtime.close()
-    else:
-        await runtime.processed.create_schema()
-        async with TestKafkaBroker(runtime.broker):
-            yield
+    await runtime.connect()
+    await runtime.start_consuming()
+    try:
+        yield
+    finally:
+        await runtime.stop_consuming()
+        await runtime.close()
 
 
 def runtime_for(
-    tmp_path: Path, bootstrap: str, database: str = "state.db", url: str | None = None
+    tmp_path: Path,
+    bootstrap: str,
+    database: str = "state.db",
+    url: str | None = None,
+    memory: InMemoryKafka | None = None,
 ) -> ServiceRuntime:
     settings = FlowSettings(
         kafka_bootstrap_servers=bootstrap,
@@ -108,7 +111,49 @@ def runtime_for(
         database_url=url or f"sqlite:///{tmp_path / database}",
         instance_id="t",
     )
-    return ServiceRuntime(settings)
+    # On the in-memory Kafka (``memory``: shared by two runtimes) nothing is ever dialled;
+    # the real one is the session's broker.
+    if bootstrap != MEMORY:
+        return ServiceRuntime(settings)
+    return ServiceRuntime(settings, memory or InMemoryKafka())
+
+
+def handled_by(handler: Callable[..., Any]) -> Callable[[None], Any]:
+    """A subscription's handler, for a test without components."""
+    return lambda _components: handler
+
+
+def read_dead_letters(
+    runtime: ServiceRuntime, topic: TopicSpec, into: list[tuple[bytes, dict[str, Any]]]
+) -> None:
+    """Subscribe a reader of ``topic``'s dead letters that keeps each (value, headers)."""
+
+    async def keep(envelope: Envelope[Any]) -> None:
+        into.append(envelope.data)
+
+    runtime.subscribe(
+        each(
+            dataclasses.replace(topic, name=dead_letter_topic(topic.name)),
+            handled_by(keep),
+            group=f"dlq-{uuid.uuid4().hex[:6]}",
+            decoder=as_raw,
+            idempotent=False,
+        ),
+        None,
+    )
+
+
+def as_raw(record: ConsumedRecord, topic: TopicSpec) -> Envelope[Any]:
+    """A decoder that keeps the record as it is (a dead-letter topic's reader)."""
+    return Envelope(
+        id=f"{record.topic}/{record.offset}",
+        source="test",
+        type="raw",
+        time=None,
+        subject=None,
+        correlation_id=None,
+        data=(record.value, {n: (v or b"").decode("utf-8", "replace") for n, v in record.headers}),
+    )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.connected)])
@@ -130,17 +175,12 @@ async def test_poison_record_lands_in_dlq_and_next_good_record_is_processed(
     async def handle(envelope: Envelope[LabelObserved]) -> None:
         handled.append(envelope.data.customer_id)
 
-    runtime.consume(topic, handle, group_id=f"g-{uuid.uuid4().hex[:6]}")
-
-    @runtime.broker.subscriber(
-        f"{topic.name}.dlq", group_id="dlq-reader", auto_offset_reset="earliest"
-    )
-    async def read_dead_letters(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
+    runtime.subscribe(each(topic, handled_by(handle), group=f"g-{uuid.uuid4().hex[:6]}"), None)
+    read_dead_letters(runtime, topic, dead)
 
     async with running(runtime, mode, topic):
-        await runtime.broker.publish(
-            b"{not json", topic.name, key=b"c-1", headers={"ce_type": "nonsense"}
+        await runtime.kafka.send(
+            [WireRecord(topic.name, b"c-1", b"{not json", (("ce_type", b"nonsense"),))]
         )
         await runtime.publisher.publish(label("c-2"), topic=topic.name)
         await eventually(lambda: handled == ["c-2"] and len(dead) == 1)
@@ -164,8 +204,9 @@ async def test_replayed_event_is_processed_once_even_after_restart(
     async def handle(envelope: Envelope[LabelObserved]) -> None:
         handled.append(envelope.id)
 
-    first = runtime_for(tmp_path, bootstrap, url=state_url)
-    first.consume(topic, handle, group_id=group)
+    memory = InMemoryKafka()
+    first = runtime_for(tmp_path, bootstrap, url=state_url, memory=memory)
+    first.subscribe(each(topic, handled_by(handle), group=group), None)
     async with running(first, mode, topic):
         await first.publisher.publish(label("c-1"), topic=topic.name, event_id="evt-A")
         await first.publisher.publish(label("c-1"), topic=topic.name, event_id="evt-A")
@@ -174,8 +215,8 @@ async def test_replayed_event_is_processed_once_even_after_restart(
     assert handled == ["evt-A", "evt-B"]
 
     # A new process with the same durable state sees evt-A redelivered: still once.
-    second = runtime_for(tmp_path, bootstrap, url=state_url)
-    second.consume(topic, handle, group_id=group)
+    second = runtime_for(tmp_path, bootstrap, url=state_url, memory=memory)
+    second.subscribe(each(topic, handled_by(handle), group=group), None)
     async with running(second, mode, topic):
         await second.publisher.publish(label("c-1"), topic=topic.name, event_id="evt-A")
         await second.publisher.publish(label("c-4"), topic=topic.name, event_id="evt-C")
@@ -196,8 +237,10 @@ async def test_publish_all_sends_each_event_to_its_topic_with_its_correlation_id
         return handle
 
     runtime = runtime_for(tmp_path, bootstrap)
-    runtime.consume(catalogue, collect(catalogue), group_id=f"g-{uuid.uuid4().hex[:6]}")
-    runtime.consume(other, collect(other), group_id=f"g-{uuid.uuid4().hex[:6]}")
+    for topic in (catalogue, other):
+        runtime.subscribe(
+            each(topic, handled_by(collect(topic)), group=f"g-{uuid.uuid4().hex[:6]}"), None
+        )
     if mode == "real":
         await ensure_topics(bootstrap, [other])
     async with running(runtime, mode, catalogue):
@@ -219,7 +262,7 @@ async def test_publish_all_sends_each_event_to_its_topic_with_its_correlation_id
     )
 
 
-# -- Real broker only: commits, redelivery and drain are what the in-memory broker fakes. --
+# -- Real broker only: commits, redelivery and drain against the real thing. --
 
 
 def real_runtime(tmp_path: Path, bootstrap: str) -> ServiceRuntime:
@@ -237,7 +280,7 @@ async def only_marker_arrives(
         seen.append(envelope.data.customer_id)
 
     runtime = real_runtime(tmp_path, bootstrap)
-    runtime.consume(topic, handle, group_id=group)
+    runtime.subscribe(each(topic, handled_by(handle), group=group), None)
     async with running(runtime, "real", topic):
         await runtime.publisher.publish(label("marker"), topic=topic.name)
         await eventually(lambda: "marker" in seen)
@@ -261,8 +304,15 @@ async def test_transient_failures_are_redelivered_then_committed(
     customers = ["c-1"] if max_batch == 1 else ["c-1", "c-2", "c-3"]
     for customer in customers:  # published before consuming starts: one batch
         await runtime_publish_before_start(kafka_bootstrap, topic, label(customer))
-    runtime.consume_batches(
-        topic, flaky, group_id=group, retry=RetryPolicy(2, 0.01, 0.01), max_batch=max_batch
+    runtime.subscribe(
+        batches(
+            topic,
+            handled_by(flaky),
+            group=group,
+            retry=RetryPolicy(2, 0.01, 0.01),
+            max_batch=max_batch,
+        ),
+        None,
     )
     async with running(runtime, "real", topic):
         await eventually(lambda: len(attempts) >= 4 and attempts[-1][-1] == customers[-1])
@@ -308,7 +358,7 @@ async def test_stop_drains_the_handler_in_flight_and_commits_it(
         finished.extend(envelope.data.customer_id for envelope in envelopes)
 
     runtime = real_runtime(tmp_path, kafka_bootstrap)
-    runtime.consume_batches(topic, slow, group_id=group, max_batch=max_batch)
+    runtime.subscribe(batches(topic, handled_by(slow), group=group, max_batch=max_batch), None)
     async with running(runtime, "real", topic):
         await runtime.publisher.publish(label("c-1"), topic=topic.name)
         await asyncio.wait_for(started.wait(), 20)
@@ -333,24 +383,24 @@ async def test_a_batch_consumer_commits_at_most_once_per_interval_and_catches_up
         await commit(self, offsets)
 
     monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
-    batches: list[int] = []
+    sizes: list[int] = []
 
     async def handle(envelopes: Sequence[Envelope[LabelObserved]]) -> None:
-        batches.append(len(envelopes))
+        sizes.append(len(envelopes))
 
     runtime = real_runtime(tmp_path, kafka_bootstrap)
-    runtime.consume_batches(topic, handle, group_id=group, request_path=True)
+    runtime.subscribe(batches(topic, handled_by(handle), group=group, request_path=True), None)
     async with running(runtime, "real", topic):
         began = time.monotonic()
         for n in range(60):  # one at a time: a batch each, mostly
             await runtime.publisher.publish(label(f"c-{n}"), topic=topic.name)
             await asyncio.sleep(0.02)
-        await eventually(lambda: sum(batches) == 60)
+        await eventually(lambda: sum(sizes) == 60)
         ended = time.monotonic()
         # Idle from here: its last offsets go with its next poll once the interval is up.
         assert await committed_offset(kafka_bootstrap, group, topic, waiting_for=60) == 60
     at_most = (ended - began) / (offset_commits.COMMIT_INTERVAL_MS / 1000) + 2
-    assert len(batches) > 2 * at_most  # a commit per batch would fail the next line
+    assert len(sizes) > 2 * at_most  # a commit per batch would fail the next line
     assert len([at for at in commits if began <= at <= ended]) <= at_most
 
 
@@ -378,19 +428,14 @@ async def test_record_with_a_binary_header_reaches_the_dlq(
 
     topic = topic_spec()
     handled: list[str] = []
-    dead: list[dict[str, Any]] = []
+    dead: list[tuple[bytes, dict[str, Any]]] = []
 
     async def handle(envelope: Envelope[LabelObserved]) -> None:
         handled.append(envelope.data.customer_id)
 
     runtime = real_runtime(tmp_path, kafka_bootstrap)
-    runtime.consume(topic, handle, group_id=f"g-{uuid.uuid4().hex[:6]}")
-
-    @runtime.broker.subscriber(
-        dead_letter_topic(topic.name), group_id="dlq-reader", auto_offset_reset="earliest"
-    )
-    async def read_dead_letters(message: KafkaMessage) -> None:
-        dead.append(dict(message.headers))
+    runtime.subscribe(each(topic, handled_by(handle), group=f"g-{uuid.uuid4().hex[:6]}"), None)
+    read_dead_letters(runtime, topic, dead)
 
     async with running(runtime, "real", topic):
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
@@ -403,7 +448,7 @@ async def test_record_with_a_binary_header_reaches_the_dlq(
             await producer.stop()
         await runtime.publisher.publish(label("c-2"), topic=topic.name)
         await eventually(lambda: handled == ["c-2"] and len(dead) == 1)
-    assert dead[0]["dlq_error_type"] == "invalid_attribute"
+    assert dead[0][1]["dlq_error_type"] == "invalid_attribute"
 
 
 async def test_a_consumed_event_logs_nothing_at_info_and_hops_to_no_worker_thread(
@@ -413,9 +458,8 @@ async def test_a_consumed_event_logs_nothing_at_info_and_hops_to_no_worker_threa
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The hot path: FastStream's per-record "Received"/"Processed" lines are DEBUG, and
-    nothing in the handler chain is run in a worker thread (a handler parameter that
-    FastDepends resolves with a sync function costs a thread hop per batch)."""
+    """The hot path: no log line per record at INFO, and nothing in the handler chain run
+    in a worker thread (a thread hop per batch)."""
     topic = topic_spec()
     runtime = runtime_for(tmp_path, bootstrap)
     handled: list[str] = []
@@ -429,16 +473,15 @@ async def test_a_consumed_event_logs_nothing_at_info_and_hops_to_no_worker_threa
     async def handle(envelopes: Sequence[Envelope[LabelObserved]]) -> None:
         handled.extend(e.data.customer_id for e in envelopes)
 
-    runtime.consume_batches(topic, handle, group_id=f"g-{uuid.uuid4().hex[:6]}")
+    runtime.subscribe(batches(topic, handled_by(handle), group=f"g-{uuid.uuid4().hex[:6]}"), None)
     async with running(runtime, mode, topic):
-        caplog.set_level(logging.INFO, logger=f"{runtime.settings.service_name}.broker")
+        caplog.set_level(logging.INFO)
         monkeypatch.setattr(anyio.to_thread, "run_sync", counting_run_sync)
         await runtime.publisher.publish(label("c-1"), topic=topic.name)
         await eventually(lambda: handled == ["c-1"])
-        await asyncio.sleep(0.1)  # the logging middleware writes after the handler
+        await asyncio.sleep(0.1)
+        during = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
         monkeypatch.undo()
 
     assert hops == []
-    per_record = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
-    assert "Received" not in per_record
-    assert "Processed" not in per_record
+    assert during == []

@@ -1,21 +1,17 @@
-"""CoalescingConsumer's bookkeeping, without a broker (its commits against the real one
-are in test_kit_flows.py)."""
+"""OffsetCommits' bookkeeping, without a broker (its commits against the real one are in
+test_kit_flows.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from functools import partial
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
-from faststream.kafka import KafkaBroker
 
 from service_kit import offset_commits
-from service_kit.offset_commits import CoalescingConsumer, _CommitBeforeRevoke, coalesce_commits
+from service_kit.offset_commits import OffsetCommits
 
 A, B = TopicPartition("t", 0), TopicPartition("t", 1)
 
@@ -29,16 +25,17 @@ def record(partition: TopicPartition, offset: int) -> ConsumerRecord[bytes, byte
 
 
 class Recorded:
-    """A CoalescingConsumer's commits, without a broker: the partitions it holds, the
-    commits it sent, and whether the next commit fails."""
+    """A consumer's commits, without a broker: the partitions it holds, the commits it
+    sent, and whether the next commit fails or hangs."""
 
-    def __init__(self, consumer: CoalescingConsumer, assigned: set[TopicPartition]) -> None:
+    def __init__(self, assigned: set[TopicPartition]) -> None:
         self.assigned = assigned
         self.commits: list[dict[TopicPartition, int]] = []
         self.fail_next = False
         self.hang = False
-        consumer.assignment = lambda: set(self.assigned)  # type: ignore[method-assign]
-        consumer.commit = self.commit  # type: ignore[method-assign]
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         if self.fail_next:
@@ -49,145 +46,118 @@ class Recorded:
         self.commits.append(dict(offsets))
 
 
-@pytest.fixture
-async def consumer() -> AsyncIterator[CoalescingConsumer]:
-    consumer = CoalescingConsumer(bootstrap_servers="127.0.0.1:1", commit_interval_ms=60_000)
-    yield consumer
-    await consumer.stop()
+def commits_of(broker: Recorded) -> OffsetCommits:
+    return OffsetCommits(broker, interval_ms=60_000)
 
 
-async def test_commits_one_past_the_newest_processed_record_of_each_partition(
-    consumer: CoalescingConsumer,
-) -> None:
-    broker = Recorded(consumer, {A, B})
+async def test_commits_one_past_the_newest_processed_record_of_each_partition() -> None:
+    broker = Recorded({A, B})
+    consumer = commits_of(broker)
     consumer.processed([record(A, 4), record(B, 0), record(A, 2)])
     consumer.processed([record(A, 5)])
-    await consumer.commit_processed(now=True)
+    await consumer.commit_due(now=True)
     assert broker.commits == [{A: 6, B: 1}]
 
 
 async def test_commits_at_most_once_per_interval_unless_told_now(
-    consumer: CoalescingConsumer, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real_monotonic = time.monotonic
-    broker = Recorded(consumer, {A})
+    broker = Recorded({A})
+    consumer = commits_of(broker)
     consumer.processed([record(A, 0)])
-    await consumer.commit_processed()  # within the interval (60 s here): held
+    await consumer.commit_due()  # within the interval (60 s here): held
     assert broker.commits == []
-    await consumer.commit_processed(now=True)
+    await consumer.commit_due(now=True)
     consumer.processed([record(A, 1)])
-    await consumer.commit_processed()  # the interval starts again
+    await consumer.commit_due()  # the interval starts again
     assert broker.commits == [{A: 1}]
     monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + 60)
-    await consumer.commit_processed()  # due
+    await consumer.commit_due()  # due
     assert broker.commits == [{A: 1}, {A: 2}]
-    await consumer.commit_processed(now=True)  # nothing new: no request
+    await consumer.commit_due(now=True)  # nothing new: no request
     assert len(broker.commits) == 2
 
 
-async def test_a_failed_commit_is_retried_with_the_next_and_a_lost_partition_dropped(
-    consumer: CoalescingConsumer,
-) -> None:
-    broker = Recorded(consumer, {A, B})
+async def test_a_failed_commit_is_retried_with_the_next_and_a_lost_partition_dropped() -> None:
+    broker = Recorded({A, B})
+    consumer = commits_of(broker)
     consumer.processed([record(A, 3), record(B, 7)])
     broker.fail_next = True
-    await consumer.commit_processed(now=True)  # logged, not raised
+    await consumer.commit_due(now=True)  # logged, not raised
     assert broker.commits == []
     broker.assigned = {A}  # the rebalance gave B to another member: it redelivers B
     consumer.processed([record(A, 1)])  # an older record (after a seek back) moves nothing
-    await consumer.commit_processed(now=True)
+    await consumer.commit_due(now=True)
     assert broker.commits == [{A: 4}]
 
 
-async def test_processed_offsets_are_committed_before_a_rebalance_revokes_them(
-    consumer: CoalescingConsumer,
-) -> None:
-    broker = Recorded(consumer, {A})
-    order: list[str] = []
-
-    class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-        async def on_partitions_revoked(self, revoked: Any) -> None:
-            order.append(f"listener saw {len(broker.commits)} commit(s)")
-
-        def on_partitions_assigned(self, assigned: Any) -> None:
-            order.append("assigned")
-
+async def test_processed_offsets_are_committed_before_a_rebalance_revokes_them() -> None:
+    broker = Recorded({A})
+    consumer = commits_of(broker)
     consumer.processed([record(A, 0)])
-    await consumer.commit_processed(now=True)
+    await consumer.commit_due(now=True)
     consumer.processed([record(A, 1)])  # within the interval: not committed yet
-    revoke = _CommitBeforeRevoke(consumer, Listener())
-    await revoke.on_partitions_revoked({A})
-    await revoke.on_partitions_assigned({A})
+    listener = consumer.listener()
+    await listener.on_partitions_revoked({A})
     assert broker.commits == [{A: 1}, {A: 2}]
-    assert order == ["listener saw 2 commit(s)", "assigned"]
+    await listener.on_partitions_assigned({A})
+    assert broker.commits == [{A: 1}, {A: 2}]
 
 
-async def test_stop_commits_what_was_processed_first(consumer: CoalescingConsumer) -> None:
-    broker = Recorded(consumer, {A})
+async def test_commit_now_commits_what_was_processed_first() -> None:
+    broker = Recorded({A})
+    consumer = commits_of(broker)
     consumer.processed([record(A, 0)])
-    await consumer.commit_processed(now=True)
+    await consumer.commit_due(now=True)
     consumer.processed([record(A, 9)])
-    await consumer.stop()
+    await consumer.commit_now()
     assert broker.commits == [{A: 1}, {A: 10}]
 
 
-async def test_a_cancelled_commit_keeps_its_offsets_for_the_next(
-    consumer: CoalescingConsumer,
-) -> None:
-    broker = Recorded(consumer, {A})
+async def test_a_cancelled_commit_keeps_its_offsets_for_the_next() -> None:
+    broker = Recorded({A})
+    consumer = commits_of(broker)
     consumer.processed([record(A, 2)])
     broker.hang = True
-    commit = asyncio.create_task(consumer.commit_processed(now=True))
+    commit = asyncio.create_task(consumer.commit_due(now=True))
     await asyncio.sleep(0.01)
     commit.cancel()  # a stop cancels the poll loop in the middle of its commit
     with pytest.raises(asyncio.CancelledError):
         await commit
     broker.hang = False
-    await consumer.commit_processed(now=True)
+    await consumer.commit_due(now=True)
     assert broker.commits == [{A: 3}]
 
 
-async def test_stop_gives_up_a_commit_the_broker_never_answers_and_closes(
-    consumer: CoalescingConsumer, monkeypatch: pytest.MonkeyPatch
+async def test_commit_now_gives_up_a_commit_the_broker_never_answers(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(offset_commits, "LAST_COMMIT_TIMEOUT_S", 0.05)
-    broker = Recorded(consumer, {A})
+    broker = Recorded({A})
+    consumer = commits_of(broker)
     consumer.processed([record(A, 0)])
     broker.hang = True
-    await asyncio.wait_for(consumer.stop(), 5)
+    await asyncio.wait_for(consumer.commit_now(), 5)
     assert broker.commits == []
-    assert consumer._closed
 
 
-async def test_a_commit_now_waits_for_the_one_in_flight(consumer: CoalescingConsumer) -> None:
-    broker = Recorded(consumer, {A})
+async def test_a_commit_now_waits_for_the_one_in_flight() -> None:
     released = asyncio.Event()
-    commit = broker.commit
 
-    async def slow(offsets: dict[TopicPartition, int]) -> None:
-        await released.wait()
-        await commit(offsets)
+    class Slow(Recorded):
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            await released.wait()
+            await super().commit(offsets)
 
-    consumer.commit = slow  # type: ignore[method-assign]
+    broker = Slow({A})
+    consumer = commits_of(broker)
     consumer.processed([record(A, 0)])
-    in_flight = asyncio.create_task(consumer.commit_processed(now=True))
+    in_flight = asyncio.create_task(consumer.commit_due(now=True))
     await asyncio.sleep(0.01)
-    revoke = asyncio.create_task(consumer.commit_processed_now())  # nothing new pending
+    revoke = asyncio.create_task(consumer.commit_now())  # nothing new pending
     await asyncio.sleep(0.01)
     assert not revoke.done()  # a rebalance must not go on before the commit in flight ends
     released.set()
     await asyncio.gather(in_flight, revoke)
     assert broker.commits == [{A: 1}]
-
-
-def test_the_broker_builds_coalescing_consumers_with_its_own_options() -> None:
-    broker = KafkaBroker("127.0.0.1:1")
-    config = broker.config.broker_config
-    config.builder = partial(AIOKafkaConsumer, bootstrap_servers="127.0.0.1:1", client_id="x")
-    coalesce_commits(broker)
-    coalesce_commits(broker)  # twice changes nothing
-    assert config.builder.func is CoalescingConsumer
-    assert config.builder.keywords == {"bootstrap_servers": "127.0.0.1:1", "client_id": "x"}
-    config.builder = partial(dict)
-    with pytest.raises(TypeError, match="not aiokafka's"):
-        coalesce_commits(broker)

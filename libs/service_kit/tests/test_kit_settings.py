@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -77,14 +79,33 @@ def test_unknown_environment_variable_with_the_prefix_is_rejected(
 
 
 def test_tls_without_sasl_needs_no_credentials() -> None:
-    from service_kit.kafka import _security
+    from service_kit.kafka import connection_options
 
     settings = DemoSettings(
         profile="production",
         database_url="postgresql://db/state",
         kafka_security_protocol="SSL",
     )
-    security = _security(settings)
-    assert security is not None
-    assert security.use_ssl is True
-    assert type(security).__name__ == "BaseSecurity"  # TLS only, no SASL mechanism
+    options = connection_options(settings)
+    assert options["security_protocol"] == "SSL"
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    assert "sasl_mechanism" not in options  # TLS only, no SASL mechanism
+
+
+def test_scram_over_tls_takes_its_credentials_from_the_settings() -> None:
+    from service_kit.kafka import connection_options
+
+    settings = DemoSettings(
+        profile="production",
+        database_url="postgresql://db/state",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="predictor",
+        kafka_sasl_password="s3cret",
+    )
+    options = connection_options(settings)
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == (
+        "predictor",
+        "s3cret",
+    )
+    assert options["client_id"].startswith("demo-")

@@ -11,6 +11,7 @@ import pytest
 
 from service_kit import InMemoryProcessedEvents, ProcessedEvents, SqlProcessedEvents
 from service_kit.database import async_url, create_engine, ping
+from service_kit.schema import migrate
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.connected)]
 
@@ -26,11 +27,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[ProcessedEvents
         else request.getfixturevalue("postgres_url")
     )
     engine = create_engine(url)
-    sql = SqlProcessedEvents(engine)
-    await sql.create_schema()
-    await sql.create_schema()  # idempotent
+    await migrate(engine, [])  # the kit's tables
+    await migrate(engine, [])  # idempotent
     try:
-        yield sql
+        yield SqlProcessedEvents(engine)
     finally:
         await engine.dispose()
 
@@ -69,7 +69,7 @@ async def test_bulk_lookup_and_mark(store: ProcessedEvents) -> None:
 async def test_sql_store_forgets_old_ids(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)
     store = SqlProcessedEvents(engine)
-    await store.create_schema()
+    await migrate(engine, [])
     await store.mark("c", "old")
     assert await store.forget_older_than(timedelta(seconds=-1)) == 1
     assert not await store.seen("c", "old")

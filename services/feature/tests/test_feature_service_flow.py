@@ -1,5 +1,5 @@
-"""Component test: the feature service on FastStream's in-memory broker, real SQLite state
-and the real dev feature store (SQLite online, parquet offline) in a temporary folder."""
+"""Component test: the feature service on the in-memory Kafka, real SQLite state and the
+real dev feature store (SQLite online, parquet offline) in a temporary folder."""
 
 from __future__ import annotations
 
@@ -12,27 +12,23 @@ from typing import Any
 import httpx
 import pandas as pd
 from fastapi import FastAPI
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from feature.bootstrap import FeaturePlane
 from feature.main import create_app
+from feature.service import FeatureService
 from feature.settings import FeatureSettings
+from prometheus_client.parser import text_string_to_metric_families
 
 from churn_features import FEATURE_NAMES, FEATURE_VIEW_VERSION, ActivityRecord, CustomerHistory
 from mlops_contracts import (
     CustomerActivityRecorded,
     FeaturesMaterialized,
     dead_letter_topic,
-    decode,
     topic_for,
 )
+from service_kit.in_memory import InMemoryKafka
+from service_kit.testing import TopicTap
 
 ACTIVITY = topic_for(CustomerActivityRecorded).name
 T0 = pd.Timestamp("2026-03-01", tz="UTC")
-
-
-async def _ready() -> None:
-    return None
 
 
 async def eventually(condition: Callable[[], Any], within_s: float = 10.0) -> None:
@@ -45,9 +41,7 @@ async def eventually(condition: Callable[[], Any], within_s: float = 10.0) -> No
 
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = app.state.runtime
-    runtime.readiness["kafka"] = _ready  # the in-memory broker cannot answer a cluster ping
-    async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
+    async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://feature") as client:
             yield client
@@ -64,19 +58,10 @@ async def test_activity_events_become_online_features_and_a_summary(
     settings_for: Callable[..., FeatureSettings],
     activity: Callable[..., CustomerActivityRecorded],
 ) -> None:
-    app = create_app(settings_for(lookup_max_ids=3))
+    memory = InMemoryKafka()
+    app = create_app(settings_for(lookup_max_ids=3), memory)
     runtime = app.state.runtime
-    summaries: list[FeaturesMaterialized] = []
-    dead: list[dict[str, str]] = []
-
-    @runtime.broker.subscriber(topic_for(FeaturesMaterialized).name)
-    async def collect(message: KafkaMessage) -> None:
-        envelope = decode(message.body, message.raw_message.headers, key=message.raw_message.key)
-        summaries.append(envelope.data)
-
-    @runtime.broker.subscriber(dead_letter_topic(ACTIVITY))
-    async def collect_dead(message: KafkaMessage) -> None:
-        dead.append(dict(message.headers))
+    tap = TopicTap([], memory=memory)
 
     first = activity("r1", "c1", 0, support_tickets=2, plan="basic")
     third = activity("r3", "c1", 20, support_tickets=1, plan="premium")
@@ -106,9 +91,8 @@ async def test_activity_events_become_online_features_and_a_summary(
         too_many = await client.post("/v1/features/lookup", json={"customer_ids": list("abcd")})
         ready = await client.get("/ready")
         metrics = (await client.get("/metrics")).text
-        plane: FeaturePlane = app.state.features
-        assert plane.components is not None
-        store = plane.components.store.store
+        features: FeatureService = app.state.components
+        store = features.store.store
         labels = pd.DataFrame(
             {
                 "customer_id": ["c1", "c1", "c1"],
@@ -137,6 +121,8 @@ async def test_activity_events_become_online_features_and_a_summary(
     assert training["plan"].tolist() == ["basic", "standard", "premium"]  # r1, r2, r3
     assert set(FEATURE_NAMES) <= set(training.columns)
 
+    summaries: list[FeaturesMaterialized] = tap.events(topic_for(FeaturesMaterialized).name)
+    dead = [tap.headers(record) for record in tap.records(dead_letter_topic(ACTIVITY))]
     assert summaries, "no FeaturesMaterialized published"
     assert {summary.feature_view_version for summary in summaries} == {FEATURE_VIEW_VERSION}
     assert max(summary.event_time_end for summary in summaries) == T0 + timedelta(days=20)
@@ -145,9 +131,24 @@ async def test_activity_events_become_online_features_and_a_summary(
     assert len(dead) == 1
     assert dead[0]["dlq_error_type"] == "record_too_late"
     assert "too late" in dead[0]["dlq_error_message"]
-    # Both the redelivered event and the re-sent record are recognised by record id.
-    assert 'feature_activity_records_total{outcome="duplicate"} 2.0' in metrics
-    assert 'feature_activity_records_total{outcome="too_late"} 1.0' in metrics
+    # The redelivered event and the re-sent record are both recognised: by event id when
+    # they share a batch (the consumer's count), by record id otherwise (the service's).
+    samples = {
+        (family.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+    }
+    assert samples[("feature_activity_records", (("outcome", "accepted"),))] == 4
+    assert samples[("feature_activity_records", (("outcome", "too_late"),))] == 1
+    by_record_id = samples[("feature_activity_records", (("outcome", "duplicate"),))]
+    by_event_id = samples.get(
+        (
+            "mlops_consumed_records",
+            (("group", "feature"), ("outcome", "duplicate"), ("topic", ACTIVITY)),
+        ),
+        0,
+    )
+    assert by_record_id + by_event_id == 2
 
 
 async def test_records_admitted_before_a_stop_are_written_after_the_restart(
@@ -155,10 +156,12 @@ async def test_records_admitted_before_a_stop_are_written_after_the_restart(
     activity: Callable[..., CustomerActivityRecorded],
 ) -> None:
     # The first run never gets to write (a long linger): its records stay pending.
-    slow = create_app(settings_for(flush_interval_s=30))
+    memory = InMemoryKafka()
+    slow = create_app(settings_for(flush_interval_s=30), memory)
     async with running(slow):
         await slow.state.runtime.publisher.publish(activity("r1", "c7", 0, sessions=9))
-    restarted = create_app(settings_for())
+        await memory.settled()  # admitted (and committed), not yet written
+    restarted = create_app(settings_for(), memory)
     async with running(restarted) as client:
 
         async def written() -> bool:

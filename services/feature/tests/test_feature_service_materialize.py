@@ -10,13 +10,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from feature.adapters.activity_log import SqlActivityLog
+from feature.adapters.activity_log import MIGRATIONS, SqlActivityLog
 from feature.domain.materialization import AdmissionOutcome, LatenessPolicy
 from feature.service import materialize_pending
 
 from churn_features.domain import ActivityRecord, CustomerHistory, FeatureRow, OnlineFeatures
 from mlops_contracts import Event, FeaturesMaterialized
 from service_kit.database import create_engine
+from service_kit.schema import migrate
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -50,11 +51,11 @@ async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
         await admin.execute(f'CREATE SCHEMA "{schema}"')
         await admin.close()
         engine = create_engine(url, connect_args={"server_settings": {"search_path": schema}})
+    await migrate(engine, [MIGRATIONS])
+    await migrate(engine, [MIGRATIONS])  # idempotent
     activity_log = SqlActivityLog(
         engine, instance_id="replica-a", policy=LatenessPolicy(timedelta(days=14))
     )
-    await activity_log.create_schema()
-    await activity_log.create_schema()  # idempotent
     try:
         yield activity_log
     finally:

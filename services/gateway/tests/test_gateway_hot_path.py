@@ -7,8 +7,10 @@ import inspect
 from pathlib import Path
 
 from gateway.main import create_app
-from gateway.routes import require_token
 from gateway.settings import GatewaySettings
+
+from service_kit.http import require_token
+from service_kit.in_memory import InMemoryKafka
 
 
 def test_the_token_check_runs_on_the_event_loop() -> None:
@@ -16,16 +18,15 @@ def test_the_token_check_runs_on_the_event_loop() -> None:
     assert inspect.iscoroutinefunction(require_token)
 
 
-def test_the_reply_consumer_polls_again_at_once(tmp_path: Path) -> None:
-    # After an empty poll FastStream's batch consumer idles for its batch timeout; a reply
-    # arriving then waits that long on top of the broker's fetch wait (5 ms pauses here and
-    # at the predictors: 17.9 ms p50 at 50 requests/s against the echo's 10.8). The
-    # replacement poll loop is tested in service_kit's test_kit_hot_path.
+async def test_the_replies_are_read_in_batches_on_the_request_path(tmp_path: Path) -> None:
+    # The reply consumer's fetch wait is the profile's request-path one (a caller waits on
+    # every reply), its offsets committed together; like every subscription it polls again
+    # at once after an empty poll (service_kit's test_kit_hot_path).
     settings = GatewaySettings(data_dir=tmp_path, instance_id="gw-1", api_token="t" * 32)
-    runtime = create_app(settings).state.runtime
-    [replies] = [
-        subscriber
-        for subscriber in runtime.broker.subscribers
-        if [topic.name for topic in subscriber.topics] == [settings.reply_topic]
-    ]
-    assert replies.get_msg.__qualname__ == "_poll_again_at_once.<locals>.get_msg"
+    kafka = InMemoryKafka()
+    app = create_app(settings, kafka)
+    async with app.router.lifespan_context(app):
+        subscriptions = kafka.subscriptions()
+    options = subscriptions[f"gateway-gw-1:{settings.reply_topic}"]
+    assert options.request_path
+    assert options.max_batch > 1

@@ -1,5 +1,5 @@
 """The ingest app end to end through its public interfaces: HTTP and the raw-records topic,
-on the in-memory broker (component) and, unchanged, on the real broker (connected)."""
+on the in-memory Kafka (component) and, unchanged, on the real broker (connected)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,23 +14,38 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from ingest.main import create_app
 from ingest.settings import IngestSettings
 
-from mlops_contracts import decode, topics_to_create
+from mlops_contracts import WireRecord, topics_to_create
 from service_kit import ensure_topics
+from service_kit.in_memory import InMemoryKafka
+from service_kit.testing import TopicTap
 
 TOKEN = "test-token-0123456789"
 MODES = ["memory", pytest.param("real", marks=pytest.mark.connected)]
 
 
 class Captured:
-    def __init__(self) -> None:
-        self.activity: list[Any] = []
-        self.labels: list[Any] = []
-        self.dead: list[dict[str, str]] = []
+    """What ingest published, read from the topics."""
+
+    def __init__(self, tap: TopicTap) -> None:
+        self.tap = tap
+
+    @property
+    def activity(self) -> list[Any]:
+        return self.tap.events("customer.activity")
+
+    @property
+    def labels(self) -> list[Any]:
+        return self.tap.events("customer.labels")
+
+    @property
+    def dead(self) -> list[dict[str, str]]:
+        return [
+            {**self.tap.headers(record), "key": (record.key or b"").decode()}
+            for record in self.tap.records("customer.records.raw.dlq")
+        ]
 
 
 @pytest.fixture(params=MODES)
@@ -48,41 +62,16 @@ async def ingest_app(
         max_batch=5,
         max_body_bytes=4096,
     )
-    app = create_app(settings)
-    runtime = app.state.runtime
-    captured = Captured()
-
-    # One consumer for all three topics: every group join costs seconds on the broker.
-    @runtime.broker.subscriber(
-        "customer.activity",
-        "customer.labels",
-        "customer.records.raw.dlq",
-        group_id=f"reader-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-    )
-    async def read(message: KafkaMessage) -> None:
-        record = message.raw_message
-        if record.topic.endswith(".dlq"):
-            captured.dead.append({**message.headers, "key": (record.key or b"").decode()})
-            return
-        event = decode(message.body, record.headers).data
-        (captured.activity if record.topic == "customer.activity" else captured.labels).append(
-            event
-        )
-
-    @asynccontextmanager
-    async def broker() -> AsyncIterator[None]:
-        if real:
-            await ensure_topics(bootstrap, topics_to_create())
-            yield
-        else:
-            async with TestKafkaBroker(runtime.broker):
-                yield
-
-    async with broker(), app.router.lifespan_context(app):
+    memory = None if real else InMemoryKafka()
+    if real:
+        await ensure_topics(bootstrap, topics_to_create())
+    app = create_app(settings, memory)
+    topics = ["customer.activity", "customer.labels", "customer.records.raw.dlq"]
+    tap = TopicTap(topics, memory=memory, bootstrap=bootstrap if real else None)
+    async with tap, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
-            yield client, app, captured
+            yield client, app, Captured(tap)
 
 
 async def eventually(condition: Callable[[], bool], within_s: float = 20.0) -> None:
@@ -196,14 +185,16 @@ async def test_raw_topic_bad_record_goes_to_dlq_with_reason_good_one_is_publishe
     ingest_app: Any, activity: Any
 ) -> None:
     _, app, captured = ingest_app
-    broker = app.state.runtime.broker
     customer = f"C-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC).isoformat()
     bad = activity(record_id=f"{customer}-bad", customer_id=customer, tenure_months=-5)
     good = activity(record_id=f"{customer}-ok", customer_id=customer, observed_at=now)
-    await broker.publish(json.dumps(bad).encode(), "customer.records.raw", key=customer.encode())
-    await broker.publish(b"not json at all", "customer.records.raw", key=customer.encode())
-    await broker.publish(json.dumps(good).encode(), "customer.records.raw", key=customer.encode())
+    await app.state.runtime.kafka.send(
+        [
+            WireRecord("customer.records.raw", customer.encode(), value, ())
+            for value in (json.dumps(bad).encode(), b"not json at all", json.dumps(good).encode())
+        ]
+    )
 
     def mine() -> list[dict[str, str]]:  # a real broker keeps earlier tests' dead letters
         return [h for h in captured.dead if h.get("key") == customer]

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 from monitor.dashboard.feed import DashboardFeed
-from monitor.dashboard.mount import mount_dashboard
+from monitor.dashboard.mount import create_dashboard_feed
 from monitor.dashboard.samples import loop_episode
 from monitor.settings import MonitorSettings
 
@@ -37,7 +38,7 @@ from mlops_contracts import (
     encode,
     topics_to_create,
 )
-from service_kit import ServiceRuntime, create_service_app, ensure_topics
+from service_kit import ensure_topics
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -81,7 +82,9 @@ async def eventually(condition: Callable[[], bool], within_s: float = 30.0) -> N
 
 
 @pytest.fixture
-async def monitor(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[tuple[str, DashboardFeed]]:
+async def monitor(
+    kafka_bootstrap: str, tmp_path: Path, dashboard_app: Callable[..., FastAPI]
+) -> AsyncIterator[tuple[str, DashboardFeed]]:
     """The monitor's service app with the dashboard mounted, under uvicorn on a free port,
     consuming from the real broker."""
     await ensure_topics(kafka_bootstrap, topics_to_create())
@@ -93,9 +96,9 @@ async def monitor(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[tuple[s
         http_port=port,
         dashboard_traffic_bucket_s=2.0,
     )
-    runtime = ServiceRuntime(settings)
-    app = create_service_app(runtime, title="monitor", description="dashboard browser test")
-    feed = mount_dashboard(app, runtime, settings)
+    feed = create_dashboard_feed(settings)
+    app = dashboard_app(settings, feed)
+    runtime = app.state.runtime
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     await eventually(lambda: (server.started and runtime.started) or task.done())

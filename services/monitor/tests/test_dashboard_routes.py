@@ -15,10 +15,8 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from monitor.dashboard.feed import DashboardFeed
-from monitor.dashboard.mount import dashboard_group_id, mount_dashboard, mount_routes
+from monitor.dashboard.mount import create_dashboard_feed, dashboard_group_id, mount_routes
 from monitor.dashboard.projection import DashboardProjection
 from monitor.dashboard.routes import live_stream
 from monitor.dashboard.samples import loop_episode
@@ -26,8 +24,10 @@ from monitor.dashboard.settings import DashboardSettings
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from mlops_contracts import Envelope, Event, TrainingReason, TrainingSuppressed
-from service_kit import ServiceRuntime, ServiceSettings, create_service_app
+from mlops_contracts import Envelope, Event, TrainingReason, TrainingSuppressed, WireRecord
+from service_kit import ServiceSettings
+from service_kit.in_memory import InMemoryKafka
+from service_kit.testing import TopicTap
 
 START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
@@ -267,29 +267,29 @@ async def test_a_page_that_falls_behind_gets_a_fresh_snapshot_not_unbounded_chan
     assert feed.client_count == 0
 
 
-async def test_mount_dashboard_projects_the_topics_it_consumes(tmp_path: Path) -> None:
+async def test_the_dashboard_projects_the_topics_it_consumes(
+    tmp_path: Path, dashboard_app: Callable[..., FastAPI]
+) -> None:
     settings = DashboardOnlySettings(
-        kafka_bootstrap_servers="127.0.0.1:1",  # never dialled: the in-memory broker
+        kafka_bootstrap_servers="127.0.0.1:1",  # never dialled: the in-memory Kafka
         data_dir=tmp_path,
         instance_id="t",
     )
-    runtime = ServiceRuntime(settings)
-    app = create_service_app(runtime, title="monitor", description="test")
-    feed = mount_dashboard(app, runtime, settings)
+    kafka = InMemoryKafka()
+    feed = create_dashboard_feed(settings)
+    app = dashboard_app(settings, feed, kafka)
     assert app.state.dashboard is feed
-    dead: list[dict[str, str]] = []
+    runtime = app.state.runtime
 
-    @runtime.broker.subscriber("training.progress.dlq", group_id="dlq-reader")
-    async def read_dead_letters(message: KafkaMessage) -> None:
-        dead.append(dict(message.headers))
-
-    async with TestKafkaBroker(runtime.broker):
-        await runtime.broker.publish(b"{not an event", "training.progress", key=b"churn")
+    async with app.router.lifespan_context(app):
+        await kafka.send([WireRecord("training.progress", b"churn", b"{not an event", ())])
         for event_id, event in loop_episode(START):
             await runtime.publisher.publish(event, event_id=event_id)
         await runtime.publisher.publish(loop_episode(START)[0][1], event_id="sample-promoted-v1")
-        await eventually(lambda: len(feed.snapshot()["timeline"]) == 13 and len(dead) == 1)
-    assert dead[0]["dlq_consumer_group"].startswith("monitor.dashboard.t.")
+        await kafka.settled()
+    assert len(feed.snapshot()["timeline"]) == 13
+    [dead] = [TopicTap.headers(record) for record in kafka.records("training.progress.dlq")]
+    assert dead["dlq_consumer_group"].startswith("monitor.dashboard.t.")
     snapshot = feed.snapshot()
     assert [e["kind"] for e in snapshot["timeline"]][-3:] == [
         "model_promoted",

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream.kafka.annotations import KafkaMessage
 from monitor.adapters.references import MlflowReferenceSource
 from monitor.domain.reference import ReferenceInvalid, ReferenceUnavailable
 from monitor.main import create_app
@@ -20,9 +19,10 @@ from monitor.settings import MonitorSettings
 
 from churn_features import FEATURE_NAMES
 from churn_features.training_set import labelled_set
-from mlops_contracts import DriftDetected, ModelTrained, PredictionMade, decode, topics_to_create
+from mlops_contracts import DriftDetected, ModelTrained, PredictionMade, topics_to_create
 from model_store import CHAMPION
 from service_kit import ensure_topics
+from service_kit.testing import TopicTap
 
 pytestmark = pytest.mark.connected
 
@@ -133,18 +133,14 @@ async def test_predictions_on_the_real_broker_become_drift_events_against_the_ml
     )
     app = create_app(settings)
     runtime = app.state.runtime
-    drift: list[tuple[str, DriftDetected]] = []
-
-    @runtime.broker.subscriber(
-        "monitoring.drift", group_id=f"reader-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest"
-    )
-    async def read(message: KafkaMessage) -> None:
-        envelope = decode(message.body, message.raw_message.headers)
-        if isinstance(envelope.data, DriftDetected) and envelope.data.model_name == model:
-            drift.append((envelope.id, envelope.data))
-
     await ensure_topics(kafka_bootstrap, topics_to_create())
-    async with app.router.lifespan_context(app):
+    tap = TopicTap(["monitoring.drift"], bootstrap=kafka_bootstrap)
+
+    def read() -> list[tuple[str, DriftDetected]]:
+        envelopes = map(tap.envelope, tap.records("monitoring.drift"))
+        return [(e.id, e.data) for e in envelopes if e.data.model_name == model]
+
+    async with tap, app.router.lifespan_context(app):
         publish = runtime.publisher.publish
         await asyncio.gather(*(publish(made(i, i * 0.05)) for i in range(1000)))
         await asyncio.gather(*(publish(made(i, 60 + i * 0.05, 0.4)) for i in range(1000)))
@@ -157,7 +153,8 @@ async def test_predictions_on_the_real_broker_become_drift_events_against_the_ml
         # in does one far later prediction close both windows, whatever its partition.
         await eventually(lambda: consumed() == 2000, within_s=60)
         await publish(made(5000, 200))
-        await eventually(lambda: len(drift) >= 2, within_s=120)
+        await eventually(lambda: len(read()) >= 2, within_s=120)
+        drift = read()
 
     calm, shifted = (event for _, event in sorted(drift, key=lambda e: e[1].window_start))
     assert [event_id for event_id, _ in sorted(drift, key=lambda e: e[1].window_start)] == [

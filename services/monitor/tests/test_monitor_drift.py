@@ -4,6 +4,7 @@ real SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,14 @@ import numpy as np
 import pytest
 from monitor.adapters.evidently_drift import EvidentlyDriftCheck
 from monitor.adapters.reports import ReportArchive
-from monitor.adapters.window_ledger import SqlWindowLedger
+from monitor.adapters.window_ledger import MIGRATIONS, SqlWindowLedger
 from monitor.domain.drift import DriftPolicy
 from monitor.domain.reference import ReferenceSample
 
+from mlops_contracts import PerformanceDegraded
 from service_kit.database import create_engine
+from service_kit.outbox import Outbox
+from service_kit.schema import migrate
 
 POLICY = DriftPolicy(
     numeric_method="wasserstein",
@@ -117,28 +121,48 @@ def test_reports_are_kept_for_the_newest_windows_and_read_back_safely(tmp_path: 
         archive.save("../escape", html="", json="")
 
 
+def window_event(window_id: str) -> PerformanceDegraded:
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    return PerformanceDegraded(
+        window_id=window_id,
+        window_start=now,
+        window_end=now,
+        model_name="churn",
+        model_version=1,
+        metric="roc_auc",
+        value=0.5,
+        threshold=0.6,
+        labelled_count=50,
+        degraded=True,
+        detected_at=now,
+    )
+
+
 @pytest.mark.connected
-async def test_the_ledger_remembers_emitted_windows_per_kind(database_url: str) -> None:
+async def test_the_ledger_remembers_emitted_windows_per_kind_with_their_events(
+    database_url: str, recording_publisher: Any
+) -> None:
     engine = create_engine(database_url)
     try:
-        from monitor.adapters.window_ledger import metadata
-
-        async with engine.begin() as connection:  # the shared database: start clean
-            await connection.run_sync(metadata.drop_all)
-        ledger = SqlWindowLedger(engine)
-        await ledger.create_schema()
-        await ledger.create_schema()  # idempotent
+        await migrate(engine, [MIGRATIONS])
+        outbox = Outbox(engine, recording_publisher)
+        ledger = SqlWindowLedger(engine, outbox)
         assert await ledger.emitted("drift", ["w1", "w2"]) == set()
-        await ledger.record("drift", "w1", "monitor:drift:w1")
-        await ledger.record("drift", "w1", "monitor:drift:w1")  # replay: no error, one row
-        await ledger.record("performance", "w2", "monitor:performance:w2")
+        await ledger.emit("drift", "w1", window_event("w1"), "monitor:drift:w1")
+        await ledger.emit("drift", "w1", window_event("w1"), "monitor:drift:w1")  # a replay
+        await ledger.emit("performance", "w2", window_event("w2"), "monitor:performance:w2")
         assert await ledger.emitted("drift", ["w1", "w2"]) == {"w1"}
         assert await ledger.emitted("performance", ["w1", "w2"]) == {"w2"}
+        assert await outbox.relay() == 2  # one event per window, stored with its row
+        assert recording_publisher.ids(PerformanceDegraded) == [
+            "monitor:drift:w1",
+            "monitor:performance:w2",
+        ]
         many = [f"w{i}" for i in range(1200)]
         for window_id in many[:3]:
-            await ledger.record("drift", window_id, f"e-{window_id}")
+            await ledger.emit("drift", window_id, window_event(window_id), f"e-{window_id}")
         assert await ledger.emitted("drift", many) == {"w0", "w1", "w2"}
         # A new ledger over the same database (a restart) knows the same.
-        assert await SqlWindowLedger(engine).emitted("drift", ["w1"]) == {"w1"}
+        assert await SqlWindowLedger(engine, outbox).emitted("drift", ["w1"]) == {"w1"}
     finally:
         await engine.dispose()

@@ -76,14 +76,31 @@ class Drift:
 
 
 class Ledger:
-    def __init__(self) -> None:
+    """The window ledger and its outbox: rows and events stored together, the events
+    published in order by ``flush`` (those the publisher refuses wait for the next)."""
+
+    def __init__(self, publisher: Any) -> None:
         self.rows: dict[tuple[str, str], str] = {}
+        self.unpublished: list[tuple[Any, str]] = []
+        self.publisher = publisher
 
     async def emitted(self, kind: Any, window_ids: Collection[str]) -> set[str]:
         return {w for w in window_ids if (kind, w) in self.rows}
 
-    async def record(self, kind: Any, window_id: str, event_id: str) -> None:
-        self.rows[(kind, window_id)] = event_id
+    async def emit(self, kind: Any, window_id: str, event: Any, event_id: str) -> None:
+        if (kind, window_id) not in self.rows:
+            self.rows[(kind, window_id)] = event_id
+            self.unpublished.append((event, event_id))
+
+    async def flush(self) -> bool:
+        try:
+            while self.unpublished:
+                event, event_id = self.unpublished[0]
+                await self.publisher.publish(event, event_id=event_id)
+                self.unpublished.pop(0)
+        except ConnectionError:
+            return False
+        return True
 
 
 class Clock:
@@ -97,6 +114,7 @@ class Clock:
 def engine(
     tmp_path: Path, publisher: Any, *, ledger: Ledger | None = None, **fields: Any
 ) -> MonitorEngine:
+    ledger = ledger or Ledger(publisher)
     values: dict[str, Any] = {
         "model_name": "churn",
         "windows": WindowBook(seconds=60, max_rows=100, lateness=timedelta(0)),
@@ -106,9 +124,9 @@ def engine(
         "performance": PerformancePolicy(metric="roc_auc", min_labels=4, min_value=0.7),
         "references": References(),
         "drift": Drift(),
-        "ledger": ledger or Ledger(),
+        "ledger": ledger,
         "reports": ReportArchive(tmp_path / "reports", keep=5),
-        "publisher": publisher,
+        "outbox": ledger,
         "metrics": MonitorMetrics(CollectorRegistry()),
         "report_base_url": "http://monitor:8705",
         "min_window_rows": 2,
@@ -137,7 +155,7 @@ def made(number: int, seconds: float, x: float = 0.0, version: int = 1) -> Predi
 async def test_a_failed_publish_is_retried_in_order_and_each_window_is_emitted_once(
     tmp_path: Path, recording_publisher: Any
 ) -> None:
-    ledger = Ledger()
+    ledger = Ledger(recording_publisher)
     monitor = engine(tmp_path, recording_publisher, ledger=ledger)
     await monitor.start()
     recording_publisher.fail_next = 1
@@ -265,7 +283,7 @@ async def test_an_unreachable_ledger_or_mlflow_never_loses_a_window(
     monitor = engine(
         tmp_path,
         recording_publisher,
-        ledger=Down(),
+        ledger=Down(recording_publisher),
         references=Broken(),
         reference_retry=timedelta(0),
     )

@@ -1,4 +1,4 @@
-"""Component test: the monitor app on FastStream's in-memory broker with real SQLite state,
+"""Component test: the monitor app on the in-memory Kafka with real SQLite state,
 real Evidently and a reference source standing in for MLflow (the MLflow one is tested in
 test_monitor_references.py)."""
 
@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import numpy as np
 from fastapi import FastAPI
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from monitor.domain.reference import ReferenceSample, ReferenceUnavailable
 from monitor.main import create_app
 from monitor.settings import MonitorSettings
@@ -28,10 +26,12 @@ from mlops_contracts import (
     PredictionErrorCode,
     PredictionMade,
     PredictionStatus,
+    WireRecord,
     dead_letter_topic,
-    decode,
     topic_for,
 )
+from service_kit.in_memory import InMemoryKafka
+from service_kit.testing import TopicTap
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 PREDICTIONS = topic_for(PredictionMade).name
@@ -151,40 +151,40 @@ def failed(number: int, seconds: float) -> PredictionMade:
 
 
 class Collected:
-    def __init__(self) -> None:
-        self.drift: list[tuple[str, DriftDetected]] = []
-        self.performance: list[tuple[str, PerformanceDegraded]] = []
-        self.dead: list[dict[str, str]] = []
+    """What the monitor published, read from its topics."""
 
+    def __init__(self, tap: TopicTap) -> None:
+        self.tap = tap
 
-async def _ready() -> None:
-    return None
+    def _events(self, topic: str) -> list[tuple[str, Any]]:
+        envelopes = map(self.tap.envelope, self.tap.records(topic))
+        return [(envelope.id, envelope.data) for envelope in envelopes]
+
+    @property
+    def drift(self) -> list[tuple[str, DriftDetected]]:
+        return self._events(topic_for(DriftDetected).name)
+
+    @property
+    def performance(self) -> list[tuple[str, PerformanceDegraded]]:
+        return self._events(topic_for(PerformanceDegraded).name)
+
+    @property
+    def dead(self) -> list[dict[str, str]]:
+        return [
+            self.tap.headers(record) for record in self.tap.records(dead_letter_topic(PREDICTIONS))
+        ]
 
 
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, Collected]]:
-    runtime = app.state.runtime
-    runtime.readiness["kafka"] = _ready  # the in-memory broker cannot answer a cluster ping
-    collected = Collected()
-
-    @runtime.broker.subscriber(topic_for(DriftDetected).name)
-    async def on_drift(message: KafkaMessage) -> None:
-        envelope = decode(message.body, message.raw_message.headers, key=message.raw_message.key)
-        collected.drift.append((envelope.id, envelope.data))
-
-    @runtime.broker.subscriber(topic_for(PerformanceDegraded).name)
-    async def on_performance(message: KafkaMessage) -> None:
-        envelope = decode(message.body, message.raw_message.headers, key=message.raw_message.key)
-        collected.performance.append((envelope.id, envelope.data))
-
-    @runtime.broker.subscriber(dead_letter_topic(PREDICTIONS))
-    async def on_dead(message: KafkaMessage) -> None:
-        collected.dead.append(dict(message.headers))
-
-    async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
+    """Run ``app`` (built on an InMemoryKafka); every record published in the block is
+    handled before it stops."""
+    kafka: InMemoryKafka = app.state.runtime.kafka
+    async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://monitor") as client:
-            yield client, collected
+            yield client, Collected(TopicTap([], memory=kafka))
+        await kafka.settled()
 
 
 async def eventually(condition: Callable[[], bool], within_s: float = 60.0) -> None:
@@ -200,7 +200,7 @@ async def test_a_window_is_checked_for_drift_judged_on_labels_and_emitted_once(
 ) -> None:
     observer = RecordingObserver()
     references = FakeReferences()
-    app = create_app(settings(tmp_path), observer=observer, references=references)
+    app = create_app(settings(tmp_path), InMemoryKafka(), observer=observer, references=references)
     publish = app.state.runtime.publisher.publish
     drifted = [prediction(i, i * 0.25, usage_shift=-60) for i in range(200)]
     async with running(app) as (client, collected):
@@ -208,7 +208,7 @@ async def test_a_window_is_checked_for_drift_judged_on_labels_and_emitted_once(
             await publish(event)
         for i in range(5):
             await publish(failed(1000 + i, 30))
-        await app.state.runtime.broker.publish(b"not an event", PREDICTIONS, key=b"C-1")
+        await app.state.runtime.kafka.send([WireRecord(PREDICTIONS, b"C-1", b"not an event", ())])
         await publish(prediction(500, 61))  # the watermark passes the first window's end
         await eventually(lambda: len(collected.drift) == 1)
 
@@ -280,7 +280,7 @@ async def test_a_window_is_checked_for_drift_judged_on_labels_and_emitted_once(
     # After a crash (no snapshot of the open windows) the same predictions are replayed
     # (offsets not committed): the ledger keeps both windows from being emitted twice.
     (tmp_path / "data" / "open_windows.json").unlink()
-    again = create_app(settings(tmp_path), references=FakeReferences())
+    again = create_app(settings(tmp_path), InMemoryKafka(), references=FakeReferences())
     republish = again.state.runtime.publisher.publish
     async with running(again) as (replay_client, replayed):
         for event in drifted:
@@ -306,7 +306,7 @@ async def test_a_window_without_a_reference_is_skipped_and_a_promotion_switches_
     tmp_path: Path,
 ) -> None:
     references = FakeReferences(champion=None)
-    app = create_app(settings(tmp_path), references=references)
+    app = create_app(settings(tmp_path), InMemoryKafka(), references=references)
     publish = app.state.runtime.publisher.publish
     async with running(app) as (client, collected):
         # Version 2 serves, but has no reference and no champion is known: skipped, alive.
@@ -333,6 +333,8 @@ async def test_a_window_without_a_reference_is_skipped_and_a_promotion_switches_
         }
         await publish(ModelPromoted(model_version=1, **base))
         await publish(ModelPromoted(model_version=3, previous_version=1, **base))
+        # Two topics are read by two consumers in no common order: the promotions first.
+        await app.state.runtime.kafka.settled()
         for i in range(300):
             await publish(prediction(1000 + i, 120 + i * 0.2, version=3))
         await publish(prediction(300, 181, version=3))
@@ -348,7 +350,8 @@ async def test_a_window_without_a_reference_is_skipped_and_a_promotion_switches_
 
 
 async def test_a_graceful_restart_keeps_the_windows_still_open(tmp_path: Path) -> None:
-    first = create_app(settings(tmp_path), references=FakeReferences())
+    kafka = InMemoryKafka()  # one broker: the second process reads on from the first's commits
+    first = create_app(settings(tmp_path), kafka, references=FakeReferences())
     async with running(first) as (_, collected):
         for i in range(100):
             await first.state.runtime.publisher.publish(prediction(i, i * 0.5))
@@ -356,7 +359,7 @@ async def test_a_graceful_restart_keeps_the_windows_still_open(tmp_path: Path) -
     snapshot = tmp_path / "data" / "open_windows.json"
     assert snapshot.is_file()
 
-    second = create_app(settings(tmp_path), references=FakeReferences())
+    second = create_app(settings(tmp_path), kafka, references=FakeReferences())
     async with running(second) as (_, collected):
         assert not snapshot.exists()  # restored once, never twice
         for i in range(100, 200):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from registry.adapters.decision_ledger import SqlDecisionLedger, decisions
+from registry.adapters.decision_ledger import MIGRATIONS, SqlDecisionLedger
 
 from mlops_contracts import ModelPromoted, ModelRejected, RejectionReason
-from service_kit.database import create_engine
+from service_kit.outbox import Outbox
 
 pytestmark = pytest.mark.connected
 
@@ -25,22 +25,23 @@ COMMON = {
 
 
 @pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[SqlDecisionLedger]:
-    engine = create_engine(database_url)
-    async with engine.begin() as connection:  # a clean table on the shared database
-        await connection.run_sync(decisions.drop, checkfirst=True)
-    ledger = SqlDecisionLedger(engine)
-    await ledger.create_schema()
-    yield ledger
-    await engine.dispose()
+async def outbox(migrated_database: Any, recording_publisher: Any) -> Outbox:
+    return Outbox(await migrated_database(MIGRATIONS), recording_publisher)
 
 
-async def test_one_decision_per_version_kept_with_its_progress(ledger: SqlDecisionLedger) -> None:
+@pytest.fixture
+def ledger(outbox: Outbox) -> SqlDecisionLedger:
+    return SqlDecisionLedger(outbox.engine, outbox)
+
+
+async def test_one_decision_per_version_kept_and_announced_once_applied(
+    ledger: SqlDecisionLedger, outbox: Outbox, recording_publisher: Any
+) -> None:
     promoted = ModelPromoted(**COMMON, model_version=1, challenger_metric=0.8, promoted_at=NOW)
     stored = await ledger.record(promoted)
     assert stored.decision == promoted
     assert not stored.applied
-    assert not stored.published
+    assert await outbox.relay() == 0  # not applied: nothing to announce yet
     # A second decision about the same version does not replace the first.
     other = ModelRejected(
         **COMMON,
@@ -51,12 +52,12 @@ async def test_one_decision_per_version_kept_with_its_progress(ledger: SqlDecisi
         rejected_at=NOW,
     )
     assert (await ledger.record(other)).decision == promoted
-    await ledger.mark(promoted, applied=True)
-    await ledger.mark(promoted, published=True)
+    await ledger.applied(promoted, correlation_id="c-1")
     done = await ledger.get("churn", 1)
     assert done is not None
     assert done.applied
-    assert done.published
+    assert await outbox.relay() == 1
+    assert recording_publisher.published == [(promoted, "registry:churn:1:decision", "c-1")]
 
     rejected = other.model_copy(update={"model_version": 2})
     await ledger.record(rejected)

@@ -1,5 +1,5 @@
 """The retrain-trigger app through its public interfaces: its topics and its HTTP API, on the
-in-memory broker (component) and, for the drift flow, unchanged on the real broker
+in-memory Kafka (component) and, for the drift flow, unchanged on the real broker
 (connected)."""
 
 from __future__ import annotations
@@ -7,16 +7,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from retrain_trigger.main import create_app
 from retrain_trigger.settings import RetrainTriggerSettings
 
@@ -27,10 +24,12 @@ from mlops_contracts import (
     TrainingReason,
     TrainingRequested,
     TrainingSuppressed,
-    decode,
+    WireRecord,
     topics_to_create,
 )
 from service_kit import ensure_topics
+from service_kit.in_memory import InMemoryKafka
+from service_kit.testing import TopicTap
 
 TOKEN = "test-token-0123456789"
 MODES = ["memory", pytest.param("real", marks=pytest.mark.connected)]
@@ -43,9 +42,24 @@ class Mesh:
     app: FastAPI
     client: httpx.AsyncClient
     model: str
-    requested: list[tuple[TrainingRequested, str]] = field(default_factory=list)
-    suppressed: list[TrainingSuppressed] = field(default_factory=list)
-    dead: list[dict[str, str]] = field(default_factory=list)
+    tap: TopicTap
+
+    @property
+    def requested(self) -> list[tuple[TrainingRequested, str]]:
+        envelopes = map(self.tap.envelope, self.tap.records("training.requested"))
+        return [(e.data, e.id) for e in envelopes if e.data.model_name == self.model]
+
+    @property
+    def suppressed(self) -> list[TrainingSuppressed]:
+        events = self.tap.events("training.suppressed")
+        return [event for event in events if event.model_name == self.model]
+
+    @property
+    def dead(self) -> list[dict[str, str]]:
+        return [
+            {**self.tap.headers(record), "key": (record.key or b"").decode()}
+            for record in self.tap.records("monitoring.drift.dlq")
+        ]
 
     async def drift(self, number: int, *, drifted: bool = True) -> str:
         event = DriftDetected(
@@ -86,45 +100,16 @@ async def mesh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         min_new_labels=0,
         max_body_bytes=2048,
     )
-    app = create_app(settings)
-    runtime = app.state.runtime
-    model = f"churn-{suffix}"
+    memory = None if real else InMemoryKafka()
+    if real:
+        await ensure_topics(bootstrap, topics_to_create())
+    app = create_app(settings, memory)
     transport = httpx.ASGITransport(app=app)
     client = httpx.AsyncClient(transport=transport, base_url="http://retrain-trigger")
-    mesh = Mesh(app=app, client=client, model=model)
-
-    # One reader for the three topics: every group join costs seconds on the broker.
-    @runtime.broker.subscriber(
-        "training.requested",
-        "training.suppressed",
-        "monitoring.drift.dlq",
-        group_id=f"reader-{suffix}",
-        auto_offset_reset="earliest",
-    )
-    async def read(message: KafkaMessage) -> None:
-        record = message.raw_message
-        assert not isinstance(record, tuple)  # one record per call (no batch)
-        if record.topic.endswith(".dlq"):
-            mesh.dead.append({**message.headers, "key": (record.key or b"").decode()})
-            return
-        envelope = decode(message.body, record.headers)
-        event = envelope.data
-        if isinstance(event, TrainingRequested) and event.model_name == model:
-            mesh.requested.append((event, envelope.id))
-        elif isinstance(event, TrainingSuppressed) and event.model_name == model:
-            mesh.suppressed.append(event)
-
-    @asynccontextmanager
-    async def broker() -> AsyncIterator[None]:
-        if real:
-            await ensure_topics(bootstrap, topics_to_create())
-            yield
-        else:
-            async with TestKafkaBroker(runtime.broker):
-                yield
-
-    async with broker(), app.router.lifespan_context(app), client:
-        yield mesh
+    topics = ["training.requested", "training.suppressed", "monitoring.drift.dlq"]
+    tap = TopicTap(topics, memory=memory, bootstrap=bootstrap if real else None)
+    async with tap, app.router.lifespan_context(app), client:
+        yield Mesh(app=app, client=client, model=f"churn-{suffix}", tap=tap)
 
 
 async def eventually(condition: Callable[[], object], within_s: float = 30.0) -> None:
@@ -173,19 +158,23 @@ async def test_drifted_windows_request_exactly_one_training(mesh: Mesh) -> None:
 async def test_undecodable_drift_records_are_dead_lettered_and_the_next_one_is_judged(
     mesh: Mesh,
 ) -> None:
-    broker = mesh.app.state.runtime.broker
-    await broker.publish(b"not json at all", "monitoring.drift", key=mesh.model.encode())
-    await broker.publish(
-        b'{"window_id": "x"}',
-        "monitoring.drift",
-        key=mesh.model.encode(),
-        headers={
-            "ce_specversion": "1.0",
-            "ce_id": f"bad-{mesh.model}",
-            "ce_source": "urn:test",
-            "ce_type": "mlops.monitoring.drift.detected.v1",
-            "content-type": "application/json",
-        },
+    headers = {
+        "ce_specversion": "1.0",
+        "ce_id": f"bad-{mesh.model}",
+        "ce_source": "urn:test",
+        "ce_type": "mlops.monitoring.drift.detected.v1",
+        "content-type": "application/json",
+    }
+    await mesh.app.state.runtime.kafka.send(
+        [
+            WireRecord("monitoring.drift", mesh.model.encode(), b"not json at all", ()),
+            WireRecord(
+                "monitoring.drift",
+                mesh.model.encode(),
+                b'{"window_id": "x"}',
+                tuple((name, value.encode()) for name, value in headers.items()),
+            ),
+        ]
     )
     await mesh.drift(1)
 

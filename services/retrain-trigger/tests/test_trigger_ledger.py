@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from retrain_trigger.adapters.ledger import SqlTriggerLedger, metadata
+from retrain_trigger.adapters.ledger import MIGRATIONS, SqlTriggerLedger
 from retrain_trigger.domain.policy import (
     ExplicitRequest,
     PolicyState,
@@ -14,7 +14,7 @@ from retrain_trigger.domain.policy import (
     judge_explicit,
 )
 
-from service_kit.database import create_engine
+from service_kit.outbox import Outbox
 
 pytestmark = pytest.mark.connected
 
@@ -22,14 +22,13 @@ T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[SqlTriggerLedger]:
-    engine = create_engine(database_url)
-    async with engine.begin() as connection:  # clean tables on the shared database
-        await connection.run_sync(metadata.drop_all, checkfirst=True)
-    ledger = SqlTriggerLedger(engine)
-    await ledger.create_schema()
-    yield ledger
-    await engine.dispose()
+async def outbox(migrated_database: Any, recording_publisher: Any) -> Outbox:
+    return Outbox(await migrated_database(MIGRATIONS), recording_publisher)
+
+
+@pytest.fixture
+def ledger(outbox: Outbox) -> SqlTriggerLedger:
+    return SqlTriggerLedger(outbox.engine, outbox)
 
 
 def manual(key: str) -> ExplicitRequest:
@@ -62,7 +61,9 @@ async def test_a_decision_commits_only_on_the_state_it_was_made_on(
     assert (await ledger.state("churn")).revision == 2
 
 
-async def test_decisions_round_trip_with_their_publication(ledger: SqlTriggerLedger) -> None:
+async def test_decisions_round_trip_with_their_announcement_in_the_outbox(
+    ledger: SqlTriggerLedger, outbox: Outbox
+) -> None:
     state = PolicyState(model_name="churn")
     made = []
     for index in range(3):
@@ -77,11 +78,10 @@ async def test_decisions_round_trip_with_their_publication(ledger: SqlTriggerLed
     assert stored is not None
     assert stored.decision == made[0]
     assert not stored.published
-    assert [s.decision for s in await ledger.unpublished()] == made
-    await ledger.mark_published(made[0].decision_id)
-    assert [s.decision for s in await ledger.unpublished()] == made[1:]
+    assert await outbox.relay() == 3  # each decision's announcement, in order
     newest = await ledger.recent(2)
     assert [s.decision for s in newest] == [made[2], made[1]]
+    assert all(s.published for s in newest)
     assert await ledger.recent(5, model_name="other") == []
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from retrain_trigger.adapters.ledger import SqlTriggerLedger
+from retrain_trigger.adapters.ledger import MIGRATIONS, SqlTriggerLedger
 from retrain_trigger.domain.policy import ExplicitRequest, Outcome, TriggerPolicy
 from retrain_trigger.service import RetrainTrigger, drift_signal
 
@@ -28,6 +28,9 @@ from mlops_contracts import (
     TrainingSuppressed,
 )
 from service_kit.database import create_engine
+from service_kit.outbox import Outbox
+from service_kit.schema import migrate
+from service_kit.testing import envelope
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 POLICY = TriggerPolicy(
@@ -48,20 +51,23 @@ Factory = Callable[..., RetrainTrigger]
 
 @pytest.fixture
 async def make_trigger(sqlite_url: str, recording_publisher: Any) -> AsyncIterator[Factory]:
-    """Triggers on one SQLite file: each call is a fresh process (its own engine)."""
+    """Triggers on one SQLite file: each call is a fresh process (its own engine and
+    outbox, publishing to ``recording_publisher``)."""
     engines = []
 
     def make(policy: TriggerPolicy = POLICY, clock: Callable[[], datetime] | None = None) -> Any:
         engine = create_engine(sqlite_url)
         engines.append(engine)
+        outbox = Outbox(engine, recording_publisher)
         return RetrainTrigger(
-            ledger=SqlTriggerLedger(engine),
-            publisher=recording_publisher,
+            ledger=SqlTriggerLedger(engine, outbox),
+            outbox=outbox,
             policy=policy,
             clock=clock or Clock(),
         )
 
-    await make().ledger.create_schema()
+    engines.append(create_engine(sqlite_url))
+    await migrate(engines[-1], [MIGRATIONS])
     yield make
     for engine in engines:
         await engine.dispose()
@@ -154,16 +160,17 @@ async def test_a_decision_recorded_but_not_published_goes_out_once_with_its_even
     await trigger.on_window(drift_signal(drift(1), "e1"))
     await trigger.on_window(drift_signal(drift(2), "e2"))
     recording_publisher.fail_next = 1
-    with pytest.raises(ConnectionError):  # the broker is down: the consumer retries
-        await trigger.on_window(drift_signal(drift(3), "e3"))
-    assert recording_publisher.events(TrainingRequested) == []
-    [pending] = await trigger.ledger.unpublished()
+    # The broker is down: the decision and its announcement are stored all the same.
+    pending = await trigger.on_window(drift_signal(drift(3), "e3"))
     assert pending.decision.outcome is Outcome.REQUESTED
+    assert not pending.published
+    assert recording_publisher.events(TrainingRequested) == []
 
     restarted = make_trigger()
-    assert await restarted.publish_pending() == 1  # the start-up drain
-    assert await restarted.publish_pending() == 0
-    await restarted.on_window(drift_signal(drift(3), "e3"))  # the redelivery: nothing new
+    assert await restarted.outbox.relay() == 1  # the relay of the next process
+    assert await restarted.outbox.relay() == 0
+    again = await restarted.on_window(drift_signal(drift(3), "e3"))  # a redelivery
+    assert again.published
     assert recording_publisher.ids(TrainingRequested) == [pending.decision.event_id]
 
 
@@ -171,7 +178,9 @@ async def test_two_deciders_on_one_database_request_one_training(
     make_trigger: Factory, recording_publisher: Any
 ) -> None:
     service, cli = make_trigger(), make_trigger()
-    await service.on_training_result(trained("earlier"))  # the state row exists: updates race
+    await service.on_training_result(
+        envelope(trained("earlier"))
+    )  # the state row exists: updates race
     decisions = await asyncio.gather(
         *(
             decider.on_explicit(ExplicitRequest(model_name="churn", idempotency_key=f"k{n}"))
@@ -193,16 +202,18 @@ async def test_the_outcome_of_its_training_frees_the_next_request(
     first = await trigger.on_explicit(ExplicitRequest(model_name="churn", idempotency_key="a"))
     held = await trigger.on_explicit(ExplicitRequest(model_name="churn", idempotency_key="b"))
     assert held.decision.reason is SuppressionReason.TRAINING_IN_FLIGHT
-    await trigger.on_training_result(trained("somebody-else"))
+    await trigger.on_training_result(envelope(trained("somebody-else")))
     blocked = await trigger.on_explicit(ExplicitRequest(model_name="churn", idempotency_key="c"))
     assert blocked.decision.reason is SuppressionReason.TRAINING_IN_FLIGHT
     await trigger.on_training_result(
-        TrainingFailed(
-            idempotency_key=first.decision.idempotency_key or "",
-            model_name="churn",
-            error_type="RuntimeError",
-            reason="boom",
-            failed_at=T0,
+        envelope(
+            TrainingFailed(
+                idempotency_key=first.decision.idempotency_key or "",
+                model_name="churn",
+                error_type="RuntimeError",
+                reason="boom",
+                failed_at=T0,
+            )
         )
     )
     forced_b = await trigger.on_explicit(
@@ -213,7 +224,7 @@ async def test_the_outcome_of_its_training_frees_the_next_request(
         ExplicitRequest(model_name="churn", idempotency_key="a", force=True)
     )
     assert again_forced.decision == first.decision  # already requested: that request
-    await trigger.on_training_result(trained("b"))
+    await trigger.on_training_result(envelope(trained("b")))
     freed = await trigger.on_explicit(ExplicitRequest(model_name="churn", idempotency_key="d"))
     assert freed.decision.outcome is Outcome.REQUESTED
     # The same key again (a retried HTTP call, a re-run job): the same decision.
@@ -228,7 +239,9 @@ async def test_new_labels_are_counted_after_the_newest_training_window(
 ) -> None:
     policy = TriggerPolicy(consecutive_drift_windows=1, cooldown=timedelta(0), min_new_labels=3)
     trigger = make_trigger(policy)
-    await trigger.on_training_result(trained("bootstrap-1", window_end=T0 - timedelta(days=4)))
+    await trigger.on_training_result(
+        envelope(trained("bootstrap-1", window_end=T0 - timedelta(days=4)))
+    )
 
     def label(number: int, days_ago: float) -> LabelObserved:
         return LabelObserved(
@@ -239,11 +252,14 @@ async def test_new_labels_are_counted_after_the_newest_training_window(
         )
 
     # Two labels after the bootstrap's window, one before it, one delivered twice.
-    assert await trigger.on_labels([label(1, 5), label(2, 3), label(3, 1), label(3, 1)]) == 3
+    await trigger.on_labels(
+        [envelope(label(n, ago)) for n, ago in ((1, 5), (2, 3), (3, 1), (3, 1))]
+    )
+    assert await trigger.ledger.labels_after(None) == 3
     held = await trigger.on_window(drift_signal(drift(1), "e1"))
     assert held.decision.reason is SuppressionReason.TOO_FEW_NEW_LABELS
     assert "2 labels observed since" in held.decision.detail
-    await trigger.on_labels([label(4, 0.5)])
+    await trigger.on_labels([envelope(label(4, 0.5))])
     requested = await trigger.on_window(drift_signal(drift(2), "e2"))
     assert requested.decision.outcome is Outcome.REQUESTED
 
@@ -265,7 +281,7 @@ async def test_a_promotion_ends_the_episode(make_trigger: Factory) -> None:
     for number in (1, 2):
         await trigger.on_window(drift_signal(drift(number), f"e{number}"))
     await trigger.on_gate_decision(
-        ModelPromoted(**CHALLENGER_2, challenger_metric=0.8, promoted_at=T0)
+        envelope(ModelPromoted(**CHALLENGER_2, challenger_metric=0.8, promoted_at=T0))
     )
     stale = await trigger.on_window(drift_signal(drift(3), "e3"))
     assert stale.decision.reason is SuppressionReason.STALE_MODEL_VERSION
@@ -279,18 +295,20 @@ async def test_a_rejected_challenger_reopens_its_episode_for_a_retry(
     trigger = make_trigger()
     decisions = [await trigger.on_window(drift_signal(drift(n), f"e{n}")) for n in (1, 2, 3)]
     key = decisions[-1].decision.idempotency_key or ""
-    await trigger.on_training_result(trained(key))  # version 2
+    await trigger.on_training_result(envelope(trained(key)))  # version 2
     handled = await trigger.on_window(drift_signal(drift(4), "e4"))
     assert handled.decision.reason is SuppressionReason.EPISODE_ALREADY_HANDLED
-    await make_trigger().on_gate_decision(  # another process: the state is durable
-        ModelRejected(
-            **CHALLENGER_2,
-            challenger_metric=0.4,
-            champion_metric=0.5,
-            champion_version=1,
-            reason=RejectionReason.NOT_BETTER_THAN_CHAMPION,
-            detail="0.4 < 0.5",
-            rejected_at=T0,
+    await make_trigger().on_gate_decision(
+        envelope(  # another process: the state is durable
+            ModelRejected(
+                **CHALLENGER_2,
+                challenger_metric=0.4,
+                champion_metric=0.5,
+                champion_version=1,
+                reason=RejectionReason.NOT_BETTER_THAN_CHAMPION,
+                detail="0.4 < 0.5",
+                rejected_at=T0,
+            )
         )
     )
     retry = await make_trigger().on_window(drift_signal(drift(5), "e5"))

@@ -29,9 +29,11 @@ from typing import Any
 os.environ.setdefault("FEAST_USAGE", "False")
 
 import torch
+from registry.adapters.decision_ledger import MIGRATIONS as DECISIONS
 from registry.adapters.decision_ledger import SqlDecisionLedger
 from registry.domain.gate import GatePolicy
 from registry.service import PromotionGate
+from trainer_gpu.adapters.request_ledger import MIGRATIONS as REQUESTS
 from trainer_gpu.adapters.request_ledger import SqlRequestLedger
 from trainer_gpu.domain.training_config import TrainingConfig
 from trainer_gpu.service import Trainer
@@ -44,6 +46,7 @@ from churn_features import (
     FeatureStoreSettings,
 )
 from churn_features.backfill import compute_backfill, write_backfill
+from churn_features.labels import MIGRATIONS as LABEL_LOG
 from churn_features.labels import SqlLabelLog
 from churn_features.store import CustomerFeatureStore
 from churn_features.training_set import LABEL_COLUMN, labelled_set
@@ -56,6 +59,8 @@ from mlops_contracts import (
 )
 from model_store import ModelStore
 from service_kit.database import create_engine
+from service_kit.outbox import Outbox
+from service_kit.schema import migrate
 from simulator import SimulationConfig, generate_history
 
 
@@ -68,6 +73,9 @@ class Handoff:
     async def publish(self, event: Any, **_options: Any) -> str:
         self.events.append(event)
         return str(len(self.events))
+
+    async def publish_all(self, outgoing: Any) -> None:
+        self.events.extend(item.event for item in outgoing)
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> str:
@@ -129,20 +137,19 @@ async def request_to_promotion(
     device: torch.device,
 ) -> list[list[str]]:
     engine = create_engine(f"sqlite:///{labels_path}")
+    await migrate(engine, [LABEL_LOG, REQUESTS, DECISIONS])
     label_log = SqlLabelLog(engine)
-    ledger = SqlRequestLedger(engine)
-    decisions = SqlDecisionLedger(engine)
-    for part in (label_log, ledger, decisions):
-        await part.create_schema()
     await label_log.admit(labels)
     models = ModelStore(mlflow_url)
     handoff = Handoff()
+    outbox = Outbox(engine, handoff)
     trainer = Trainer(
-        ledger=ledger,
+        ledger=SqlRequestLedger(engine, outbox),
         labels=label_log,
         features=store,
         models=models,
         publisher=handoff,
+        outbox=outbox,
         config=TrainingConfig(),
         device=device,
     )
@@ -150,8 +157,8 @@ async def request_to_promotion(
         models=models,
         labels=label_log,
         features=store,
-        decisions=decisions,
-        publisher=handoff,
+        decisions=SqlDecisionLedger(engine, outbox),
+        outbox=outbox,
         policy=GatePolicy(metric="roc_auc", min_margin=0.0, min_metric=0.0, min_holdout_rows=100),
         holdout_max_rows=20_000,
         clock=lambda: history_end + timedelta(hours=1),

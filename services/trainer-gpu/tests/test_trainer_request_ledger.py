@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from trainer_gpu.adapters.request_ledger import RequestStatus, SqlRequestLedger, requests
+from trainer_gpu.adapters.request_ledger import MIGRATIONS, RequestStatus, SqlRequestLedger
 
 from mlops_contracts import (
     DatasetSnapshot,
@@ -16,7 +16,7 @@ from mlops_contracts import (
     TrainingReason,
     TrainingRequested,
 )
-from service_kit.database import create_engine
+from service_kit.outbox import Outbox
 
 pytestmark = pytest.mark.connected
 
@@ -24,14 +24,13 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[SqlRequestLedger]:
-    engine = create_engine(database_url)
-    async with engine.begin() as connection:  # a clean table on the shared database
-        await connection.run_sync(requests.drop, checkfirst=True)
-    ledger = SqlRequestLedger(engine)
-    await ledger.create_schema()
-    yield ledger
-    await engine.dispose()
+async def outbox(migrated_database: Any, recording_publisher: Any) -> Outbox:
+    return Outbox(await migrated_database(MIGRATIONS), recording_publisher)
+
+
+@pytest.fixture
+def ledger(outbox: Outbox) -> SqlRequestLedger:
+    return SqlRequestLedger(outbox.engine, outbox)
 
 
 def request_for(key: str) -> TrainingRequested:
@@ -60,8 +59,8 @@ async def test_requests_queue_in_order_and_a_known_key_is_refused(
     assert job.request == request_for("k1")
 
 
-async def test_a_job_moves_from_running_to_its_outcome_to_published(
-    ledger: SqlRequestLedger,
+async def test_a_job_moves_from_running_to_its_outcome_stored_with_its_event(
+    ledger: SqlRequestLedger, outbox: Outbox, recording_publisher: Any
 ) -> None:
     await ledger.accept(request_for("k1"), event_id="e-1", correlation_id=None)
     run_id = uuid.uuid4().hex
@@ -88,13 +87,15 @@ async def test_a_job_moves_from_running_to_its_outcome_to_published(
         device="cpu",
         trained_at=T0 + timedelta(days=21),
     )
-    await ledger.finished("k1", trained)
-    stored = await ledger.next_job()  # finished but not published: still work to do
+    assert running == await ledger.next_job()
+    await ledger.finished(running, trained)
+    assert await ledger.next_job() is None  # trained: no work left
+    stored = await ledger.get("k1")
     assert stored is not None
     assert stored.status is RequestStatus.SUCCEEDED
     assert stored.outcome == trained
-    await ledger.published("k1")
-    assert await ledger.next_job() is None
+    assert await outbox.relay() == 1  # the outcome, from the same transaction
+    assert recording_publisher.ids(ModelTrained) == ["trainer-gpu:k1:outcome"]
 
     await ledger.accept(request_for("k2"), event_id="e-2", correlation_id=None)
     failed = TrainingFailed(
@@ -104,7 +105,9 @@ async def test_a_job_moves_from_running_to_its_outcome_to_published(
         reason="too few rows",
         failed_at=T0,
     )
-    await ledger.finished("k2", failed)
+    job = await ledger.get("k2")
+    assert job is not None
+    await ledger.finished(job, failed)
     again = await ledger.get("k2")
     assert again is not None
     assert again.status is RequestStatus.FAILED

@@ -9,18 +9,22 @@ once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import Boolean, Column, Index, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mlops_contracts import Envelope, LabelObserved, topic_for
-from service_kit import ServiceRuntime
+from service_kit import Subscription, batches, own_group, running
 from service_kit.database import UtcDateTime, dialect_insert
+from service_kit.schema import Migrations
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,6 @@ class SqlLabelLog:
         self._engine = engine
         self._insert = dialect_insert(engine)
 
-    async def create_schema(self) -> None:
-        """Create the table if it does not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
-
     async def admit(self, labels: Sequence[Label]) -> int:
         """Store ``labels`` in one transaction; a known record id is skipped. Returns how
         many were new."""
@@ -99,6 +98,10 @@ class SqlLabelLog:
                 result = await connection.execute(statement)
                 added += max(result.rowcount or 0, 0)
         return added
+
+    async def record(self, envelopes: Sequence[Envelope[LabelObserved]]) -> None:
+        """Store the labels of a batch of ``LabelObserved`` events (see :meth:`admit`)."""
+        await self.admit([Label.from_event(envelope.data) for envelope in envelopes])
 
     async def observed_between(
         self, start: datetime, end: datetime, *, limit: int | None = None
@@ -151,19 +154,6 @@ class SqlLabelLog:
         return value
 
 
-def label_log_handler(
-    log: Callable[[], SqlLabelLog],
-) -> Callable[[Sequence[Envelope[LabelObserved]]], Awaitable[None]]:
-    """The batch handler of ``customer.labels`` for a service keeping its own label log
-    (``log`` gives the running one); duplicates are skipped by the log itself, so consume
-    it with ``idempotent=False``."""
-
-    async def on_labels(envelopes: Sequence[Envelope[LabelObserved]]) -> None:
-        await log().admit([Label.from_event(envelope.data) for envelope in envelopes])
-
-    return on_labels
-
-
 class LabelSummary(BaseModel):
     """How many labels a service has stored, and the newest one's observation time."""
 
@@ -171,28 +161,33 @@ class LabelSummary(BaseModel):
     latest_observed_at: datetime | None
 
 
-def label_summary_router(log: Callable[[], SqlLabelLog]) -> APIRouter:
-    """``GET /v1/labels/summary`` of a service's label log (how far it has caught up)."""
+def follow_labels(label_log: Callable[[C], SqlLabelLog]) -> Subscription[C]:
+    """The subscription that keeps a service's own label log (``label_log`` of its running
+    components) fed from ``customer.labels``, in its own consumer group
+    ``<service>.labels``; duplicates are skipped by the log itself."""
+    return batches(
+        topic_for(LabelObserved),
+        lambda components: label_log(components).record,
+        group=own_group("labels"),
+        idempotent=False,
+    )
+
+
+def label_summary_router(label_log: Callable[[Any], SqlLabelLog]) -> APIRouter:
+    """``GET /v1/labels/summary`` of a service's label log (``label_log`` of its running
+    components): how far it has caught up."""
     router = APIRouter(tags=["labels"])
 
     @router.get("/v1/labels/summary", response_model=LabelSummary)
-    async def summary() -> LabelSummary:
+    async def summary(components: Annotated[Any, Depends(running)]) -> LabelSummary:
         """Labels stored so far; the launcher's bootstrap waits on it."""
-        running = log()
+        log = label_log(components)
         return LabelSummary(
-            count=await running.count(), latest_observed_at=await running.latest_observed_at()
+            count=await log.count(), latest_observed_at=await log.latest_observed_at()
         )
 
     return router
 
 
-def follow_labels(runtime: ServiceRuntime, log: Callable[[], SqlLabelLog]) -> APIRouter:
-    """Keep the service's own label log fed from ``customer.labels`` (in its own consumer
-    group ``<service>.labels``); returns the router of ``GET /v1/labels/summary``."""
-    runtime.consume_batches(
-        topic_for(LabelObserved),
-        label_log_handler(log),
-        group_id=f"{runtime.settings.service_name}.labels",
-        idempotent=False,  # the label log deduplicates on record id itself
-    )
-    return label_summary_router(log)
+MIGRATIONS = Migrations("churn_features.migrations", metadata)
+"""This module's tables, as Alembic revisions."""

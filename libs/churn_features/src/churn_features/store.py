@@ -9,6 +9,7 @@ connection between threads.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
@@ -43,6 +44,7 @@ from churn_features.offline import (
     rows_to_table,
 )
 from churn_features.settings import FeatureStoreSettings
+from service_kit import DependencyNotReady
 
 if TYPE_CHECKING:
     from feast import FeatureView
@@ -212,6 +214,13 @@ class CustomerFeatureStore:
     def ping(self) -> None:
         """Raise unless the online store answers a lookup."""
         self.online([_PROBE_ID])
+
+    async def ready(self) -> None:
+        """Readiness check: the online store answers a lookup (in a worker thread)."""
+        try:
+            await asyncio.to_thread(self.ping)
+        except Exception as error:
+            raise DependencyNotReady(f"online feature store did not answer: {error}") from error
 
     def teardown(self) -> None:
         """Delete this project's online data, registry entries and offline rows (tests,

@@ -1,5 +1,5 @@
-"""`mlops up | down | status | bootstrap | train | demo | simulate`: the embedded mesh from
-the command line."""
+"""`mlops up | down | status | migrate | bootstrap | train | demo | simulate`: the embedded
+mesh from the command line."""
 
 import argparse
 import asyncio
@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from mesh.control import Mesh, MeshError, format_status
 from mesh.demo import DRIFTS, DemoError, DemoPlan, Scenario, demo_mesh_settings, run_demo
 from mesh.model_loop import MODEL_NAME, ModelLoopError, bootstrap_history_end, request_training
+from mesh.plan import migrate_databases
 from mesh.settings import MeshSettings
 from mlops_contracts import ModelPromoted, TrainingReason, TrainingRequested
 
@@ -23,6 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down", help="stop every process cleanly (SIGTERM, drain, commit)")
     commands.add_parser("status", help="each process's state, readiness and memory")
     commands.add_parser("endpoints", help="where each HTTP endpoint listens")
+    migrate = commands.add_parser(
+        "migrate",
+        help="upgrade every service's state database to this release's schema",
+        description="Apply the Alembic revisions of each service's database (SQLite under "
+        "the mesh's home, or the database its settings name) and say what changed. Each "
+        "service also migrates when it starts; outside the embedded mesh, run "
+        "`python -m <service> migrate` with the service's settings.",
+    )
+    migrate.add_argument("services", nargs="*", help="only these services (default: all)")
     commands.add_parser(
         "bootstrap", help="train and promote a first champion if the registry has none"
     )
@@ -95,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return demo(args.scenario, args.warmup, args.timeout, stop=args.stop)
         elif args.command == "status":
             print(format_status(mesh.status()))
+        elif args.command == "migrate":
+            print("\n".join(migrate_databases(mesh.programs, args.services)))
         else:
             print(mesh.endpoints())
     except MeshError as error:

@@ -291,8 +291,9 @@ class Mesh:
 
     def restart_after_broker_loss(self) -> None:
         """Stop every service, start a fresh broker and its topics, then the services in
-        order (used by the broker guard; see mesh.broker_guard)."""
-        self._stop([p.name for p in self.programs if p.name != BROKER])
+        order (used by the broker guard; see mesh.broker_guard). MLflow keeps running: it
+        holds no broker state, and its restart would only slow the services' starts."""
+        self._stop([p.name for p in self.programs if p.name not in (BROKER, MLFLOW)])
         self._start(self.programs)
 
     def _stop(self, names: list[str]) -> None:

@@ -1,11 +1,12 @@
 """Which processes make up the mesh, in which order, with which environment."""
 
+import asyncio
 import contextlib
 import importlib
 import os
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,6 +313,26 @@ def supervisord_config(
         f"environment={guard_environment}\n"
     )
     return "\n".join(sections)
+
+
+def migrate_databases(programs: list[Program], only: Sequence[str] = ()) -> list[str]:
+    """Upgrade each service's state database (once per service: replicas share theirs) to
+    this release's schema, with the settings its program gets; one line per service.
+    ``only``: these services (by name) alone."""
+    from service_kit.serving import describe_migration, migrate_database
+
+    lines, done = [], set()
+    for program in programs:
+        spec = program.service
+        if spec is None or spec.name in done or (only and spec.name not in only):
+            continue
+        done.add(spec.name)
+        with _environment_overlay(program.environment):
+            settings = spec.settings_type()()
+        app = importlib.import_module(f"{spec.package}.main").create_app(settings)
+        before, after = asyncio.run(migrate_database(app))
+        lines.append(describe_migration(spec.name, before, after))
+    return lines
 
 
 def invalid_service_settings(programs: list[Program]) -> list[str]:

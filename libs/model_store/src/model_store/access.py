@@ -4,7 +4,6 @@ production when left at the embedded default) and the readiness check."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, model_validator
@@ -43,16 +42,9 @@ class ModelStoreAccess(BaseModel):
         return self
 
 
-def mlflow_readiness(store: Callable[[], ModelStore]) -> Callable[[], Awaitable[None]]:
-    """A readiness check (``ServiceRuntime.readiness``) that the tracking server answers;
-    ``store`` gives the running service's ``ModelStore``."""
-
-    async def mlflow_ready() -> None:
-        try:
-            await asyncio.to_thread(store().ping)
-        except DependencyNotReady:
-            raise
-        except Exception as error:
-            raise DependencyNotReady(f"MLflow did not answer: {error}") from error
-
-    return mlflow_ready
+async def mlflow_ready(models: ModelStore) -> None:
+    """Readiness check: the tracking server answers."""
+    try:
+        await asyncio.to_thread(models.ping)
+    except Exception as error:
+        raise DependencyNotReady(f"MLflow did not answer: {error}") from error

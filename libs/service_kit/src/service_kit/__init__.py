@@ -1,7 +1,6 @@
 """What every service of the mesh shares, so that no service copies plumbing."""
 
 from service_kit.consumption import (
-    BATCH_WAIT_MS,
     EventConsumer,
     Outcome,
     RetryPolicy,
@@ -12,18 +11,13 @@ from service_kit.consumption import (
 )
 from service_kit.dead_letters import DeadLetters
 from service_kit.idempotency import InMemoryProcessedEvents, ProcessedEvents, SqlProcessedEvents
-from service_kit.kafka import (
-    BatchPublisher,
-    EventPublisher,
-    Outgoing,
-    Publisher,
-    create_broker,
-    ensure_topics,
-)
-from service_kit.runtime import DependencyNotReady, ServiceRuntime
-from service_kit.service_app import Runtime, create_service_app
+from service_kit.kafka import BATCH_WAIT_MS, Kafka, KafkaClient, PollOptions, ensure_topics
+from service_kit.publishing import BatchPublisher, EventPublisher, Outgoing, Publisher
+from service_kit.runtime import DependencyNotReady, ServiceRuntime, every
+from service_kit.service_app import running, service_app, service_settings
 from service_kit.serving import serve
 from service_kit.settings import KAFKA_PROFILES, KafkaClientProfile, ServiceSettings
+from service_kit.subscriptions import Subscription, batches, broadcast, each, own_group, shared
 
 __all__ = [
     "BATCH_WAIT_MS",
@@ -34,22 +28,32 @@ __all__ = [
     "EventConsumer",
     "EventPublisher",
     "InMemoryProcessedEvents",
+    "Kafka",
+    "KafkaClient",
     "KafkaClientProfile",
     "Outcome",
     "Outgoing",
+    "PollOptions",
     "ProcessedEvents",
     "Publisher",
     "RetryPolicy",
-    "Runtime",
     "ServiceRuntime",
     "ServiceSettings",
     "SqlProcessedEvents",
+    "Subscription",
     "UnprocessableEvent",
     "UnprocessableEvents",
-    "create_broker",
-    "create_service_app",
+    "batches",
+    "broadcast",
     "decode_raw_json",
+    "each",
     "ensure_topics",
+    "every",
     "one_at_a_time",
+    "own_group",
+    "running",
     "serve",
+    "service_app",
+    "service_settings",
+    "shared",
 ]

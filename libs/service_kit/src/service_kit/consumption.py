@@ -1,32 +1,26 @@
 """At-least-once, idempotent consumption of contract events with dead letters and retries.
 
-The decision for one record lives in :meth:`EventConsumer.process`, free of FastStream, so
-unit tests drive it with fakes; :func:`subscribe` adapts it to a FastStream subscriber
-that commits only after the record was handled or dead-lettered.
+The decision for each record of a polled batch lives in :meth:`EventConsumer.process_batch`,
+free of any Kafka client, so unit tests drive it with fakes; ``service_kit.kafka`` polls
+the records and commits only those taken to an outcome (handled, duplicate or
+dead-lettered).
 """
 
 import asyncio
-import dataclasses
 import enum
-import itertools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from faststream.kafka import KafkaBroker
-from faststream.message import StreamMessage
-from faststream.middlewares import AckPolicy
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
 from mlops_contracts import ContractError, Envelope, TopicSpec, decode
 from service_kit.dead_letters import ConsumedRecord, DeadLetters
 from service_kit.idempotency import ProcessedEvents
-from service_kit.offset_commits import CoalescingConsumer
-from service_kit.settings import KafkaClientProfile
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +124,26 @@ def one_at_a_time(handler: EventHandler) -> BatchHandler:
     return each
 
 
+class ConsumerMetrics:
+    """What every subscription did, in the service's registry: records by outcome (per
+    record topic and consumer group) and the seconds each batch took to handle."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter(
+            "mlops_consumed_records",
+            "Records consumed, by outcome (handled, duplicate, dead_lettered, retry_later).",
+            ["topic", "group", "outcome"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "mlops_consume_batch_seconds",
+            "Seconds to take one polled batch to its outcomes.",
+            ["topic", "group"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+
+
 class EventConsumer:
     """Decodes, de-duplicates, handles, dead-letters and retries one topic's records, a
     batch at a time (a single record is a batch of one).
@@ -150,6 +164,7 @@ class EventConsumer:
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         decoder: RecordDecoder = decode_cloud_event,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -159,7 +174,11 @@ class EventConsumer:
         self.retry = retry
         self._sleep = sleep
         self._decode = decoder
-        self._name = f"{group_id}:{topic.name}"
+        self.name = f"{group_id}:{topic.name}"
+        """Where logs and processed ids name this consumer."""
+        self._metrics = metrics
+        self._counters: dict[tuple[str, Outcome], Any] = {}
+        """The counter of each (record topic, outcome), resolved once."""
 
     async def process(self, record: ConsumedRecord) -> Outcome:
         """Take one record to an outcome (see :meth:`process_batch`)."""
@@ -169,6 +188,31 @@ class EventConsumer:
         """Take every record to an outcome, in order. A failing dead-letter publish is
         retried like any transient failure (handled events stay handled); RETRY_LATER
         means the record must be redelivered."""
+        started = time.perf_counter()
+        outcomes = await self._outcomes_of(records)
+        if self._metrics is not None:
+            self._count(records, outcomes, time.perf_counter() - started)
+        return outcomes
+
+    def _count(
+        self, records: Sequence[ConsumedRecord], outcomes: Sequence[Outcome], seconds: float
+    ) -> None:
+        assert self._metrics is not None
+        self._metrics.batch_seconds.labels(self.topic.name, self.group_id).observe(seconds)
+        counts: dict[tuple[str, Outcome], int] = {}
+        for record, outcome in zip(records, outcomes, strict=True):
+            key = (record.topic, outcome)
+            counts[key] = counts.get(key, 0) + 1
+        for key, count in counts.items():
+            counter = self._counters.get(key)
+            if counter is None:
+                topic, outcome = key
+                counter = self._counters[key] = self._metrics.records.labels(
+                    topic, self.group_id, outcome.value
+                )
+            counter.inc(count)
+
+    async def _outcomes_of(self, records: Sequence[ConsumedRecord]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(records)
         decoded: list[tuple[int, Envelope[Any]]] = []
         for index, record in enumerate(records):
@@ -188,7 +232,7 @@ class EventConsumer:
                 logger.warning(
                     "processing failed, will retry",
                     exc_info=True,
-                    extra={"consumer": self._name, "attempt": attempt},
+                    extra={"consumer": self.name, "attempt": attempt},
                 )
                 if attempt < self.retry.attempts:
                     await self._sleep(self.retry.delay(attempt))
@@ -196,7 +240,7 @@ class EventConsumer:
             return [outcome or Outcome.HANDLED for outcome in outcomes]
         logger.error(
             "processing kept failing; records left uncommitted for redelivery",
-            extra={"consumer": self._name, "attempts": self.retry.attempts},
+            extra={"consumer": self.name, "attempts": self.retry.attempts},
         )
         return [outcome or Outcome.RETRY_LATER for outcome in outcomes]
 
@@ -206,7 +250,7 @@ class EventConsumer:
         undecided = [(i, envelope) for i, envelope in decoded if outcomes[i] is None]
         seen: set[str] = set()
         if self._processed is not None and undecided:
-            seen = await self._processed.seen_many(self._name, [e.id for _, e in undecided])
+            seen = await self._processed.seen_many(self.name, [e.id for _, e in undecided])
         pending = []
         for index, envelope in undecided:
             if envelope.id in seen:
@@ -217,7 +261,7 @@ class EventConsumer:
         if len(pending) < len(undecided):
             logger.info(
                 "duplicate events skipped",
-                extra={"consumer": self._name, "duplicates": len(undecided) - len(pending)},
+                extra={"consumer": self.name, "duplicates": len(undecided) - len(pending)},
             )
         return pending
 
@@ -252,159 +296,4 @@ class EventConsumer:
 
     async def _mark(self, envelopes: Sequence[Envelope[Any]]) -> None:
         if self._processed is not None:
-            await self._processed.mark_many(self._name, [e.id for e in envelopes])
-
-
-BATCH_WAIT_MS = 50
-"""Longest poll of an idle batch consumer, by default: how often it wakes with nothing to
-do (a poll returns as soon as any record has arrived, whatever this is)."""
-
-
-def subscribe(
-    broker: KafkaBroker,
-    consumer: EventConsumer,
-    profile: KafkaClientProfile,
-    *,
-    topic_names: Collection[str] | None = None,
-    max_batch: int = 1,
-    max_wait_ms: int = BATCH_WAIT_MS,
-    request_path: bool = False,
-    linger_ms: int = 0,
-) -> None:
-    """Register ``consumer`` on ``broker`` with manual commits after processing.
-
-    ``max_batch`` > 1 hands the consumer up to that many records at once: whatever has
-    arrived, as soon as any has. ``max_wait_ms`` is the longest poll of an idle consumer;
-    the next poll starts at once (see ``_poll_again_at_once``). A batch consumer built as a
-    :class:`CoalescingConsumer` (see ``coalesce_commits``) commits what it processed at
-    most once per its interval; one record at a time commits each.
-    ``topic_names`` overrides the subscribed topic names (a gateway's own reply topic); by
-    default it is the consumer's catalogue topic. ``request_path``: a synchronous caller
-    waits on these records (the profile's request-path fetch wait). ``linger_ms``: for a
-    consumer nobody waits on, the next poll after a batch waits until this long after it,
-    so a steady stream comes in fewer, larger batches (per-batch costs paid less often).
-    """
-    if max_wait_ms < 1:
-        # A poll of 0 ms returns at once without yielding to the event loop, and the poll
-        # loop starts the next at once: nothing else (HTTP, heartbeats) would ever run.
-        raise ValueError(f"max_wait_ms must be at least 1, got {max_wait_ms}")
-
-    async def on_records(message: Any) -> None:
-        # The message itself, from _as_message: a `KafkaMessage` (Context) parameter is
-        # resolved in a worker thread by FastDepends, a thread hop per batch.
-        raw = message.raw_message
-        # A batch arrives as a tuple from Kafka, as a list from the in-memory test broker
-        # (whose nack only understands tuples).
-        if isinstance(raw, list):
-            message.raw_message = raw = tuple(raw)
-        records = list(raw) if isinstance(raw, tuple) else [raw]
-        try:
-            outcomes = await consumer.process_batch(records)
-        except Exception:
-            # Even the dead-letter publish failed. Never let the next commit move past
-            # these records: seek back and try again after a pause.
-            logger.exception("records could not be processed nor dead-lettered")
-            await asyncio.sleep(consumer.retry.max_delay_s)
-            outcomes = [Outcome.RETRY_LATER]
-        if Outcome.RETRY_LATER in outcomes:
-            await message.nack()  # seek back to the earliest record: they come again
-        elif max_batch > 1 and isinstance(message.consumer, CoalescingConsumer):
-            message.consumer.processed(records)
-            await message.consumer.commit_processed()
-        else:
-            await message.ack()
-
-    batching: dict[str, Any] = (
-        {"batch": True, "max_records": max_batch, "batch_timeout_ms": max_wait_ms}
-        if max_batch > 1
-        else {}
-    )
-    subscriber = broker.subscriber(
-        *(topic_names or [consumer.topic.name]),
-        group_id=consumer.group_id,
-        ack_policy=AckPolicy.MANUAL,
-        parser=_lenient_headers,
-        decoder=_as_message,
-        **batching,
-        **profile.consumer_options(request_path=request_path),
-    )
-    subscriber(on_records)
-    if max_batch > 1:
-        _poll_again_at_once(subscriber, linger_ms)
-
-
-def _poll_again_at_once(subscriber: Any, linger_ms: int = 0) -> None:
-    """FastStream's batch subscriber sleeps its batch timeout after an empty poll, so a
-    record arriving meanwhile waits up to that long on top of the broker's fetch wait: on
-    the request path (5 ms pauses at the predictors and at the gateway's replies) a gateway
-    request at 50/s took 17.9 ms p50 against a bare aiokafka echo's 10.8. aiokafka's
-    ``getmany`` already waits up to the timeout for the first record and returns as soon as
-    any has arrived, so poll again at once, as a bare aiokafka consumer does: an idle
-    consumer still wakes once per timeout."""
-    if not (hasattr(subscriber, "get_msg") and hasattr(subscriber, "batch_timeout_ms")):
-        raise TypeError(f"not a FastStream Kafka batch subscriber: {subscriber!r}")
-    timeout_ms: int = subscriber.batch_timeout_ms
-    max_records: int | None = subscriber.max_records
-    linger_s = linger_ms / 1000
-    next_poll = 0.0
-
-    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[Any, Any], ...]:
-        nonlocal next_poll
-        if isinstance(consumer, CoalescingConsumer):
-            await consumer.commit_processed()  # an idle consumer's last records, when due
-        if linger_s and (pause := next_poll - time.monotonic()) > 0:
-            await asyncio.sleep(pause)
-        batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        records = tuple(itertools.chain.from_iterable(batches.values()))
-        if records and linger_s:
-            next_poll = time.monotonic() + linger_s
-        return records
-
-    subscriber.get_msg = get_msg
-
-
-async def _lenient_headers(
-    raw: ConsumerRecord[Any, Any] | Sequence[ConsumerRecord[Any, Any]],
-    original: Callable[[Any], Awaitable[StreamMessage[Any]]],
-) -> StreamMessage[Any]:
-    # FastStream decodes every header as strict UTF-8 before any handler runs, so a record
-    # with a null or non-UTF-8 header would be dropped unseen. Parse sanitised copies and
-    # keep the original records, whose bad header the codec then reports to the DLQ.
-    records: list[ConsumerRecord[Any, Any]] = list(raw) if isinstance(raw, (tuple, list)) else [raw]
-    if all(_is_utf8(value) for record in records for _, value in record.headers):
-        return await original(raw)
-    sanitised = [_sanitised(record) for record in records]
-    if isinstance(raw, tuple):
-        message = await original(tuple(sanitised))
-    elif isinstance(raw, list):
-        message = await original(sanitised)
-    else:
-        message = await original(sanitised[0])
-    message.raw_message = raw
-    return message
-
-
-def _sanitised(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
-    copy = dataclasses.replace(
-        record, headers=[(n, v if _is_utf8(v) else b"") for n, v in record.headers]
-    )
-    if hasattr(record, "consumer"):
-        copy.consumer = record.consumer
-    return copy
-
-
-def _is_utf8(value: bytes | None) -> bool:
-    if value is None:
-        return False
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-async def _as_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
-    # The handler gets the message (records, ack, nack) and decodes with the contracts
-    # codec; FastStream's own JSON decoding would fail on a poison record before the
-    # dead-letter logic could see it.
-    return message
+            await self._processed.mark_many(self.name, [e.id for e in envelopes])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from faststream.kafka import KafkaBroker
+from mlops_contracts import WireRecord, dead_letter_topic
 
-from mlops_contracts import dead_letter_topic
+if TYPE_CHECKING:
+    from service_kit.kafka import Kafka
 
 logger = logging.getLogger(__name__)
 
@@ -45,31 +46,29 @@ class ConsumedRecord(Protocol):
 
 def dead_letter_headers(
     record: ConsumedRecord, error: BaseException, consumer_group: str
-) -> dict[str, str]:
-    """The original headers plus the reason and the record's origin."""
-    headers = {
-        name: (value or b"").decode("utf-8", "backslashreplace") for name, value in record.headers
+) -> dict[str, bytes]:
+    """The original headers, their bytes unchanged (a null one empty), plus the reason and
+    the record's origin."""
+    headers = {name: value or b"" for name, value in record.headers}
+    reason = {
+        # A contract error's stable code (e.g. `invalid_payload`), else the class name.
+        ERROR_TYPE: str(getattr(error, "code", None) or type(error).__name__),
+        ERROR_MESSAGE: str(error)[:_MAX_MESSAGE_CHARS],
+        ORIGINAL_TOPIC: record.topic,
+        ORIGINAL_PARTITION: str(record.partition),
+        ORIGINAL_OFFSET: str(record.offset),
+        CONSUMER_GROUP: consumer_group,
+        FAILED_AT: datetime.now(UTC).isoformat(),
     }
-    headers.update(
-        {
-            # A contract error's stable code (e.g. `invalid_payload`), else the class name.
-            ERROR_TYPE: str(getattr(error, "code", None) or type(error).__name__),
-            ERROR_MESSAGE: str(error)[:_MAX_MESSAGE_CHARS],
-            ORIGINAL_TOPIC: record.topic,
-            ORIGINAL_PARTITION: str(record.partition),
-            ORIGINAL_OFFSET: str(record.offset),
-            CONSUMER_GROUP: consumer_group,
-            FAILED_AT: datetime.now(UTC).isoformat(),
-        }
-    )
+    headers.update((name, value.encode()) for name, value in reason.items())
     return headers
 
 
 class DeadLetters:
     """Publishes unprocessable records, unchanged, to ``<topic>.dlq``."""
 
-    def __init__(self, broker: KafkaBroker) -> None:
-        self._broker = broker
+    def __init__(self, kafka: Kafka) -> None:
+        self._kafka = kafka
 
     async def park(self, record: ConsumedRecord, error: BaseException, consumer_group: str) -> str:
         """Publish ``record`` with the reason in its headers; return the dead-letter topic.
@@ -78,11 +77,16 @@ class DeadLetters:
         original record (nothing is lost).
         """
         topic = dead_letter_topic(record.topic)
-        await self._broker.publish(
-            record.value or b"",
-            topic,
-            key=record.key,
-            headers=dead_letter_headers(record, error, consumer_group),
+        headers = dead_letter_headers(record, error, consumer_group)
+        await self._kafka.send(
+            [
+                WireRecord(
+                    topic=topic,
+                    key=record.key,
+                    value=record.value or b"",
+                    headers=tuple(headers.items()),
+                )
+            ]
         )
         logger.warning(
             "record dead-lettered",

@@ -37,11 +37,6 @@ class SqlProcessedEvents:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create_schema(self) -> None:
-        """Create the table if it does not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
-
     async def seen(self, consumer: str, event_id: str) -> bool:
         query = select(processed_events.c.event_id).where(
             processed_events.c.consumer == consumer, processed_events.c.event_id == event_id

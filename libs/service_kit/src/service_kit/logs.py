@@ -61,15 +61,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, instance: str, level: str = "INFO") -> None:
-    """Send every logger (uvicorn's and FastStream's too) to stdout as JSON lines."""
+    """Send every logger (uvicorn's and aiokafka's too) to stdout as JSON lines."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service, instance))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "aiokafka"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "aiokafka", "alembic"):
         named = logging.getLogger(name)
         named.handlers[:] = []
         named.propagate = True
-    # aiokafka logs every rebalance step at INFO; keep its warnings only.
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # aiokafka logs every rebalance step at INFO, Alembic every step of a migration (the
+    # kit logs one line per migration): keep their warnings only.
+    for chatty in ("aiokafka", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -1,15 +1,15 @@
-"""A Kafka consumer that commits what its handler has processed, at most once per interval.
+"""The offsets a consumer has processed, committed together at most once per interval.
 
 Committing after every batch costs the broker a request per batch: on the embedded broker
 an OffsetCommit costs about as much broker CPU as a Produce (250 against 213 us,
 ``integration/benchmarks/bench_broker_requests.py``), and the REST request path paid one
 at the gateway's replies and one at the predictor for every few requests, each awaited
-before the next poll. :class:`CoalescingConsumer` remembers the
-processed offsets and commits them together, when the interval has passed (at the next
-batch or the next poll of an idle consumer), before its partitions are revoked, and when
-it stops. Never a record that was not processed: the committed offset of a partition is
-one past its newest processed record, so a crash redelivers what was processed since the
-last commit and skips nothing.
+before the next poll. :class:`OffsetCommits` remembers the processed offsets and commits
+them together, when the interval has passed (after the next batch or at the next poll of
+an idle consumer), before the consumer's partitions are revoked, and when it stops. Never
+a record that was not processed: the committed offset of a partition is one past its
+newest processed record, so a crash redelivers what was processed since the last commit
+and skips nothing.
 """
 
 from __future__ import annotations
@@ -18,32 +18,36 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from faststream.kafka import KafkaBroker
 
 logger = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_MS = 100
-"""Least time between two commits of a running consumer. A processed record's offset goes
-with the first commit after that: at the end of the next batch, or at the next poll of an
-idle consumer (``subscribe``'s ``max_wait_ms``, and its linger)."""
+"""Least time between two commits of a running batch consumer. A processed record's offset
+goes with the first commit after that: at the end of the next batch, or at the next poll
+of an idle consumer (its ``max_wait_ms``, and its linger)."""
 
 LAST_COMMIT_TIMEOUT_S = 5.0
 """Longest the commits at a revoke and at stop may take: with the broker gone, aiokafka
 retries a commit for ever, and a stop must not hang (the records come again instead)."""
 
 
-class CoalescingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
-    """An ``AIOKafkaConsumer`` (``enable_auto_commit=False``) whose handler reports what it
-    processed with :meth:`processed`; :meth:`commit_processed` commits it when due."""
+class Committer(Protocol):
+    """What is needed of a consumer (``AIOKafkaConsumer`` has it)."""
 
-    def __init__(self, *topics: str, commit_interval_ms: int | None = None, **options: Any):
-        super().__init__(*topics, **options)
-        interval_ms = COMMIT_INTERVAL_MS if commit_interval_ms is None else commit_interval_ms
+    def assignment(self) -> set[TopicPartition]: ...
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
+
+
+class OffsetCommits:
+    """The processed offsets of one consumer (``enable_auto_commit=False``), reported with
+    :meth:`processed` and committed by :meth:`commit_due` when due."""
+
+    def __init__(self, consumer: Committer, *, interval_ms: int = COMMIT_INTERVAL_MS) -> None:
+        self._consumer = consumer
         self._interval_s = interval_ms / 1000
         self._pending: dict[TopicPartition, int] = {}
         self._due = time.monotonic() + self._interval_s
@@ -60,7 +64,7 @@ class CoalescingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             for record in records
         )
 
-    async def commit_processed(self, *, now: bool = False) -> None:
+    async def commit_due(self, *, now: bool = False) -> None:
         """Commit the processed offsets if the interval since the last commit has passed
         (``now``: whatever the interval). A failed or cancelled commit keeps them for the
         next one; a partition no longer assigned is left to its new owner, which gets its
@@ -74,12 +78,12 @@ class CoalescingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
                 return
             offsets, self._pending = self._pending, {}
             self._due = time.monotonic() + self._interval_s
-            assigned = self.assignment()
+            assigned = self._consumer.assignment()
             offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
             if not offsets:
                 return
             try:
-                await self.commit(offsets)
+                await self._consumer.commit(offsets)
             except BaseException as error:
                 self._keep(offsets.items())
                 if not isinstance(error, KafkaError):
@@ -93,73 +97,36 @@ class CoalescingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
             else:
                 self._failures = 0
 
-    def _keep(self, offsets: Iterable[tuple[TopicPartition, int]]) -> None:
-        """Merge into the pending offsets: each partition keeps its highest."""
-        pending = self._pending
-        for partition, offset in offsets:
-            pending[partition] = max(pending.get(partition, 0), offset)
-
-    async def commit_processed_now(self) -> None:
+    async def commit_now(self) -> None:
         """Commit what was processed, whatever the interval, giving up after
         ``LAST_COMMIT_TIMEOUT_S`` (the records not committed come again)."""
         try:
             async with asyncio.timeout(LAST_COMMIT_TIMEOUT_S):
-                await self.commit_processed(now=True)
+                await self.commit_due(now=True)
         except TimeoutError:
             logger.error(
                 "offset commit timed out; the records since the last commit come again",
                 extra={"partitions": len(self._pending)},
             )
 
-    def subscribe(
-        self,
-        topics: Any = (),
-        pattern: str | None = None,
-        listener: ConsumerRebalanceListener | None = None,
-    ) -> None:
-        super().subscribe(topics, pattern, _CommitBeforeRevoke(self, listener))
+    def listener(self) -> ConsumerRebalanceListener:
+        """A rebalance listener that commits before partitions are taken away (aiokafka
+        awaits it before it rejoins)."""
+        return _CommitBeforeRevoke(self)
 
-    async def stop(self) -> None:
-        """Commit what was processed, then leave the group and close."""
-        try:
-            if not self._closed:
-                await self.commit_processed_now()
-        finally:
-            await super().stop()
+    def _keep(self, offsets: Iterable[tuple[TopicPartition, int]]) -> None:
+        """Merge into the pending offsets: each partition keeps its highest."""
+        pending = self._pending
+        for partition, offset in offsets:
+            pending[partition] = max(pending.get(partition, 0), offset)
 
 
 class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commits the processed offsets before a rebalance takes partitions away (aiokafka
-    awaits this before it rejoins), then runs the listener it wraps."""
-
-    def __init__(
-        self, consumer: CoalescingConsumer, listener: ConsumerRebalanceListener | None
-    ) -> None:
-        self._consumer = consumer
-        self._listener = listener
+    def __init__(self, commits: OffsetCommits) -> None:
+        self._commits = commits
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self._consumer.commit_processed_now()
-        if self._listener is not None:
-            result = self._listener.on_partitions_revoked(revoked)
-            if result is not None:
-                await result
+        await self._commits.commit_now()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        if self._listener is not None:
-            result = self._listener.on_partitions_assigned(assigned)
-            if result is not None:
-                await result
-
-
-def coalesce_commits(broker: KafkaBroker) -> None:
-    """Build ``broker``'s consumers as :class:`CoalescingConsumer` (call after ``connect``,
-    which sets how FastStream builds them). The in-memory test broker builds fakes: left
-    as they are (their commits are no-ops)."""
-    config = broker.config.broker_config
-    builder = config.builder
-    if not isinstance(builder, partial) or builder.func is CoalescingConsumer:
-        return
-    if builder.func is not AIOKafkaConsumer:
-        raise TypeError(f"FastStream builds its consumers with {builder.func!r}, not aiokafka's")
-    config.builder = partial(CoalescingConsumer, *builder.args, **builder.keywords)
+        pass

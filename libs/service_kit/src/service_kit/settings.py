@@ -46,13 +46,9 @@ class KafkaClientProfile:
     the predictor, replies in the gateway): Tansu answers a fetch only when its wait
     expires, so each hop costs up to this. Real Kafka answers as soon as data arrives."""
     auto_offset_reset: Literal["earliest", "latest"]
-    metadata_for_all_topics: bool = False
-    """Producer metadata requests ask for every topic (Tansu: a request naming topics
-    drops the others from the answer, so a producer that first sends to a topic created
-    after it started, e.g. a gateway's reply topic, loses every other topic)."""
 
     def producer_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``KafkaBroker(...)`` that configure its producer."""
+        """Keyword arguments of ``AIOKafkaProducer`` that configure it."""
         return {
             "acks": self.acks,
             "enable_idempotence": self.enable_idempotence,
@@ -60,8 +56,8 @@ class KafkaClientProfile:
         }
 
     def consumer_options(self, *, request_path: bool = False) -> dict[str, Any]:
-        """Keyword arguments for ``broker.subscriber(...)`` that configure its consumer
-        (``request_path``: one a synchronous caller waits on)."""
+        """Keyword arguments of ``AIOKafkaConsumer`` that configure it (``request_path``:
+        one a synchronous caller waits on)."""
         return {
             "session_timeout_ms": self.session_timeout_ms,
             "heartbeat_interval_ms": self.heartbeat_interval_ms,
@@ -83,7 +79,6 @@ KAFKA_PROFILES: dict[ProfileName, KafkaClientProfile] = {
         fetch_max_wait_ms=200,
         request_path_fetch_max_wait_ms=10,
         auto_offset_reset="earliest",
-        metadata_for_all_topics=True,
     ),
     "production": KafkaClientProfile(
         name="production",

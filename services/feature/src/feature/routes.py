@@ -5,24 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from churn_features.domain import FEATURE_VIEW_NAME, FeatureValue
-from feature.bootstrap import FeatureComponents, FeaturePlane
-from feature.service import lookup
+from feature.service import FeatureService
+from feature.settings import FeatureSettings
 from mlops_contracts.events import Identifier
+from service_kit import running, service_settings
+from service_kit.http import error_responses
 
-
-def get_components(request: Request) -> FeatureComponents:
-    """FastAPI dependency: the running adapters (503 before the store is open)."""
-    plane: FeaturePlane = request.app.state.features
-    if plane.components is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "feature store not open yet")
-    return plane.components
-
-
-Components = Annotated[FeatureComponents, Depends(get_components)]
+Features = Annotated[FeatureService, Depends(running)]
+Settings = Annotated[FeatureSettings, Depends(service_settings)]
 
 router = APIRouter(prefix="/v1/features", tags=["features"])
 
@@ -60,10 +54,10 @@ class LookupResponse(BaseModel):
 @router.get(
     "/{customer_id}",
     summary="Current features of one customer",
-    responses={404: {"description": "The online store has no features for this customer."}},
+    responses=error_responses(404, 503, e404="The online store has no features for this customer."),
 )
-async def customer_features(customer_id: str, components: Components) -> CustomerFeatures:
-    found = await lookup([customer_id], store=components.store)
+async def customer_features(customer_id: str, features: Features) -> CustomerFeatures:
+    found = await features.lookup([customer_id])
     if customer_id not in found.features:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
@@ -81,16 +75,20 @@ async def customer_features(customer_id: str, components: Components) -> Custome
 @router.post(
     "/lookup",
     summary="Current features of a batch of customers",
-    responses={413: {"description": "More customer ids than `lookup_max_ids` allows."}},
+    responses=error_responses(
+        413, 422, 503, e413="More customer ids than `lookup_max_ids` allows."
+    ),
 )
-async def lookup_features(body: LookupRequest, components: Components) -> LookupResponse:
-    limit = components.settings.lookup_max_ids
+async def lookup_features(
+    body: LookupRequest, features: Features, settings: Settings
+) -> LookupResponse:
+    limit = settings.lookup_max_ids
     if len(body.customer_ids) > limit:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"at most {limit} customer ids per lookup, got {len(body.customer_ids)}",
         )
-    found = await lookup(body.customer_ids, store=components.store)
+    found = await features.lookup(body.customer_ids)
     return LookupResponse(
         features={key: dict(values) for key, values in found.features.items()},
         as_of=dict(found.as_of),

@@ -1,4 +1,4 @@
-"""Use cases of the feature service; dependencies are parameters (ports), wired in bootstrap.
+"""Use cases of the feature service; dependencies are parameters (ports), wired in main.
 
 The path of a record: the handler *admits* it (one SQL transaction: store the record,
 mark its customer pending) and returns, so Kafka commits it. The :class:`Materializer`
@@ -14,6 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -23,15 +24,19 @@ from churn_features.domain import (
     FeatureRow,
     OnlineFeatures,
 )
+from feature.adapters.feature_store import ThreadedFeatureStore
+from feature.adapters.metrics import FeatureMetrics
 from feature.domain.materialization import (
     Admission,
+    AdmissionOutcome,
     LatenessPolicy,
     PendingCustomer,
     materialization_summary,
     prune_horizons,
     rows_to_write,
 )
-from mlops_contracts import CustomerActivityRecorded, Event, FeaturesMaterialized
+from mlops_contracts import CustomerActivityRecorded, Envelope, Event, FeaturesMaterialized
+from service_kit import UnprocessableEvent, UnprocessableEvents
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +68,12 @@ class Publisher(Protocol):
     async def publish(self, event: Event, *, event_id: str | None = None) -> str: ...
 
 
+class RecordTooLate(UnprocessableEvent):
+    """A record older than the lateness policy allows: dead-lettered, features unchanged."""
+
+    code = "record_too_late"
+
+
 async def record_activities(
     events: Sequence[CustomerActivityRecorded], *, log: ActivityLog
 ) -> list[Admission]:
@@ -71,9 +82,42 @@ async def record_activities(
     return await log.admit_many([ActivityRecord.from_event(event) for event in events])
 
 
-async def lookup(customer_ids: Sequence[str], *, store: FeatureStore) -> OnlineFeatures:
-    """Current features of a batch of customers."""
-    return await store.online(customer_ids)
+@dataclass(frozen=True)
+class FeatureService:
+    """The running service: the activity log records are admitted into, the stores, the
+    background writer that materializes pending customers, and its metrics."""
+
+    log: ActivityLog
+    store: ThreadedFeatureStore
+    materializer: Materializer
+    metrics: FeatureMetrics
+
+    async def on_activity(self, envelopes: Sequence[Envelope[CustomerActivityRecorded]]) -> None:
+        """Admit a batch of ``customer.activity`` (the log deduplicates on record id in its
+        own transaction) and wake the writer. Too-late records are refused by position
+        (``UnprocessableEvents``): exactly those are dead-lettered, the rest of the batch
+        counts as handled."""
+        events = [envelope.data for envelope in envelopes]
+        admissions = await record_activities(events, log=self.log)
+        for admission in admissions:
+            self.metrics.records.labels(admission.outcome.value).inc()
+        if any(a.outcome is AdmissionOutcome.ACCEPTED for a in admissions):
+            self.materializer.notify()
+        too_late: dict[int, BaseException] = {}
+        for position, (event, admission) in enumerate(zip(events, admissions, strict=True)):
+            if admission.outcome is AdmissionOutcome.TOO_LATE:
+                assert admission.newest_before is not None
+                too_late[position] = RecordTooLate(
+                    self.log.policy.refusal(
+                        event.record_id, event.observed_at, admission.newest_before
+                    )
+                )
+        if too_late:
+            raise UnprocessableEvents(too_late)
+
+    async def lookup(self, customer_ids: Sequence[str]) -> OnlineFeatures:
+        """Current features of a batch of customers."""
+        return await self.store.online(customer_ids)
 
 
 def summary_event_id(claimed: Sequence[PendingCustomer]) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from mlops_contracts import PredictionMade, PredictionRequested
+from gateway.metrics import GatewayMetrics
+from mlops_contracts import Envelope, PredictionMade, PredictionRequested
 from service_kit import Publisher
 
 
@@ -24,9 +25,9 @@ class PendingReplies:
 
     publisher: Publisher
     reply_topic: str
+    metrics: GatewayMetrics
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     waiting: dict[str, asyncio.Future[PredictionMade]] = field(default_factory=dict)
-    late_replies: int = 0
 
     async def request(
         self,
@@ -61,11 +62,16 @@ class PendingReplies:
         finally:
             self.waiting.pop(request_id, None)
 
+    async def on_replies(self, envelopes: Sequence[Envelope[PredictionMade]]) -> None:
+        """A batch of this instance's reply topic: each answer to its waiting request."""
+        for envelope in envelopes:
+            self.resolve(envelope.data)
+
     def resolve(self, answer: PredictionMade) -> bool:
-        """Hand a reply to its waiting request; False for a late or foreign reply."""
+        """Hand a reply to its waiting request; False for a late or foreign reply (counted)."""
         future = self.waiting.pop(answer.request_id, None)
         if future is None or future.done():
-            self.late_replies += 1
+            self.metrics.late_replies.inc()
             return False
         future.set_result(answer)
         return True

@@ -8,15 +8,16 @@ import time
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.metrics import GatewayMetrics
 from gateway.replies import DeadlineExceeded, PendingReplies
+from gateway.settings import GatewaySettings
 from mlops_contracts import PredictionErrorCode, PredictionMade, PredictionStatus
-from service_kit.http_guards import BearerGuard, read_limited_body, too_large
+from service_kit import running, service_settings
+from service_kit.http import error_responses, read_limited_body, require_token, too_large
 
 FeatureValue = float | int | str | bool
 
@@ -56,32 +57,8 @@ class PredictionsOut(BaseModel):
     predictions: list[dict[str, object]]
 
 
-class GatewayHttp:
-    """What the HTTP layer needs, attached to app.state by create_app."""
-
-    def __init__(
-        self, *, deadline: timedelta, max_batch: int, max_body_bytes: int, metrics: GatewayMetrics
-    ) -> None:
-        self.deadline = deadline
-        self.max_batch = max_batch
-        self.max_body_bytes = max_body_bytes
-        self.guard = BearerGuard()
-        self.pending: PendingReplies | None = None
-        self.metrics = metrics
-
-
-def _http(request: Request) -> GatewayHttp:
-    http: GatewayHttp = request.app.state.gateway_http
-    return http
-
-
-async def require_token(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    """The bearer-token check of this API (async: FastAPI runs a plain function in a worker
-    thread, a thread hop per request for a constant-time compare)."""
-    _http(request).guard(authorization)
-
+Replies = Annotated[PendingReplies, Depends(running)]
+Settings = Annotated[GatewaySettings, Depends(service_settings)]
 
 router = APIRouter(tags=["predictions"])
 
@@ -92,12 +69,18 @@ router = APIRouter(tags=["predictions"])
     dependencies=[Depends(require_token)],
     responses={
         200: {"description": "The prediction (one), or every answer (batch)"},
-        401: {"description": "Missing or invalid bearer token"},
-        404: {"description": "Unknown customer (one)"},
-        413: {"description": "Body or batch larger than the configured limits"},
-        422: {"description": "Invalid body (field errors), or invalid/missing features (one)"},
-        503: {"description": "No model is served yet, or the gateway is not started"},
-        504: {"description": "No answer within the deadline"},
+        **error_responses(
+            401,
+            404,
+            413,
+            422,
+            500,
+            503,
+            504,
+            e404="Unknown customer (one)",
+            e422="Invalid body (field errors), or invalid/missing features (one)",
+            e503="No model is served yet, or the gateway is not started",
+        ),
     },
     openapi_extra={
         "requestBody": {
@@ -115,21 +98,16 @@ router = APIRouter(tags=["predictions"])
         }
     },
 )
-async def predict(request: Request) -> JSONResponse:
-    http = _http(request)
-    body = await read_limited_body(request, http.max_body_bytes)
-    items, single = _parse(body, http.max_batch)
-    if http.pending is None:
-        return JSONResponse({"detail": "the gateway is not started"}, status_code=503)
-    metrics = http.metrics
+async def predict(request: Request, replies: Replies, settings: Settings) -> JSONResponse:
+    body = await read_limited_body(request, settings.max_body_bytes)
+    items, single = _parse(body, settings.max_batch)
+    deadline = timedelta(milliseconds=settings.deadline_ms)
+    metrics = replies.metrics
     metrics.in_flight.inc(len(items))
     started = time.perf_counter()
     try:
         answers = await asyncio.gather(
-            *(
-                http.pending.request(item.customer_id, item.features, http.deadline)
-                for item in items
-            ),
+            *(replies.request(item.customer_id, item.features, deadline) for item in items),
             return_exceptions=True,
         )
     finally:

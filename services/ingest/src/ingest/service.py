@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ingest.domain.records import FieldError, Verdict, validate_record
-from mlops_contracts import Event
+from mlops_contracts import Envelope, Event
+from service_kit import UnprocessableEvent
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -101,3 +102,12 @@ class IngestRecords:
         )
         await self._ledger.remember(list(fresh))
         return BatchOutcome(results)
+
+    async def on_raw_record(self, envelope: Envelope[Any]) -> None:
+        """One record of the raw-records topic; one that fails validation is dead-lettered
+        with every field error in its reason."""
+        outcome = await self([envelope.data])
+        rejected = [r for r in outcome.results if r.status == "rejected"]
+        if rejected:
+            reasons = "; ".join(f"{e.field}: {e.message}" for e in rejected[0].errors)
+            raise UnprocessableEvent(f"invalid record: {reasons}")

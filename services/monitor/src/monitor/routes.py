@@ -3,22 +3,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path
 from fastapi.responses import FileResponse
 
 from monitor.adapters.reports import ReportArchive
-from monitor.bootstrap import MonitorPlane
+from service_kit import running
+from service_kit.http import error_responses
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 _MEDIA_TYPES = {"html": "text/html; charset=utf-8", "json": "application/json"}
 
 
-def _reports(request: Request) -> ReportArchive:
-    plane: MonitorPlane = request.app.state.monitor
-    return plane.require().reports
+def _reports(monitor: Annotated[Any, Depends(running)]) -> ReportArchive:
+    reports: ReportArchive = monitor.reports
+    return reports
 
 
 Reports = Annotated[ReportArchive, Depends(_reports)]
@@ -33,7 +34,7 @@ async def report_index(reports: Reports) -> dict[str, list[str]]:
     "/{file_name}",
     summary="One window's Evidently report: `<window_id>.html` or `<window_id>.json`",
     response_class=FileResponse,
-    responses={404: {"description": "No such report (never stored, or pruned)."}},
+    responses=error_responses(404, 503, e404="No such report (never stored, or pruned)"),
 )
 async def report_file(
     file_name: Annotated[str, Path(max_length=210, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")],

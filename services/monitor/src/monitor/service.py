@@ -15,9 +15,11 @@ from typing import Protocol
 
 from mlops_contracts import (
     DriftDetected,
+    Envelope,
     FeatureDrift,
     LabelObserved,
     ModelPromoted,
+    ModelRejected,
     PerformanceDegraded,
     PredictionMade,
     PredictionStatus,
@@ -30,7 +32,6 @@ from monitor.domain.label_join import JoinOutcome, PredictionLog, RememberedPred
 from monitor.domain.performance import LabelledWindow, PerformanceJudgement, PerformancePolicy
 from monitor.domain.reference import ReferenceSample, ReferenceUnavailable
 from monitor.domain.windows import ClosedWindow, WindowBook, WindowKey
-from service_kit import Publisher
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +74,22 @@ class DriftCheck(Protocol):
 
 
 class WindowLedger(Protocol):
-    """Which windows' events were emitted (durable)."""
+    """Which windows' events were emitted (durable), each stored with its event."""
 
     async def emitted(self, kind: WindowKind, window_ids: Collection[str]) -> set[str]: ...
-    async def record(self, kind: WindowKind, window_id: str, event_id: str) -> None: ...
+    async def emit(
+        self,
+        kind: WindowKind,
+        window_id: str,
+        event: DriftDetected | PerformanceDegraded,
+        event_id: str,
+    ) -> None: ...
+
+
+class EventOutbox(Protocol):
+    """Publishes the events the ledger stored (the service's outbox)."""
+
+    async def flush(self) -> bool: ...
 
 
 def drift_event_id(window_id: str) -> str:
@@ -102,7 +115,7 @@ class MonitorEngine:
     drift: DriftCheck
     ledger: WindowLedger
     reports: ReportArchive
-    publisher: Publisher
+    outbox: EventOutbox
     metrics: MonitorMetrics
     report_base_url: str
     min_window_rows: int
@@ -135,6 +148,11 @@ class MonitorEngine:
             logger.info("no champion yet: drift checks start with the first promotion")
             return
         await self._activate(self.model_name, version)
+
+    async def on_decision(self, envelope: Envelope[ModelPromoted | ModelRejected]) -> None:
+        """A promotion switches the drift reference; a rejection changes nothing."""
+        if isinstance(envelope.data, ModelPromoted):
+            await self.on_promoted(envelope.data)
 
     async def on_promoted(self, promoted: ModelPromoted) -> None:
         """A new champion: its training reference becomes the active one (the previous
@@ -212,6 +230,10 @@ class MonitorEngine:
 
     # ---------------------------------------------------------------- predictions
 
+    async def on_prediction_events(self, envelopes: Sequence[Envelope[PredictionMade]]) -> None:
+        """A batch of ``predictions.results`` (see :meth:`on_predictions`)."""
+        await self.on_predictions([envelope.data for envelope in envelopes])
+
     async def on_predictions(self, batch: Sequence[PredictionMade]) -> None:
         """Count, observe and window a batch; check and emit the windows it closes."""
         self._last_arrival = time.monotonic()
@@ -280,7 +302,7 @@ class MonitorEngine:
 
     async def _close(self, closed: list[ClosedWindow]) -> None:
         async with self._lock:
-            await self._publish_pending()
+            await self._emit_pending()
             if not closed:
                 return
             done = await self._already_emitted("drift", [w.key.window_id for w in closed])
@@ -295,7 +317,7 @@ class MonitorEngine:
                 event = await self._check(window)
                 if event is not None:
                     self._pending.append(("drift", window.key.window_id, event))
-            await self._publish_pending()
+            await self._emit_pending()
 
     async def _already_emitted(self, kind: WindowKind, window_ids: list[str]) -> set[str]:
         """The ledger's answer; when the database does not answer, none (the windows are
@@ -392,27 +414,36 @@ class MonitorEngine:
             return None
         return f"{self.report_base_url.rstrip('/')}/reports/{window_id}.html"
 
-    async def _publish_pending(self) -> None:
-        """Publish what is waiting, in order; on failure keep the rest for the next call
-        (the consumer goes on: the window's predictions are in no other window)."""
+    async def _emit_pending(self) -> None:
+        """Store each waiting window event with the window's ledger row (one transaction:
+        the outbox publishes it), in order, then publish what was stored; when the
+        database does not answer, keep the rest for the next call (the consumer goes on:
+        the window's predictions are in no other window)."""
+        stored = 0
         while self._pending:
             kind, window_id, event = self._pending[0]
             event_id = (
                 drift_event_id(window_id) if kind == "drift" else performance_event_id(window_id)
             )
             try:
-                await self.publisher.publish(event, event_id=event_id)
-                await self.ledger.record(kind, window_id, event_id)
+                await self.ledger.emit(kind, window_id, event, event_id)
             except Exception:
                 logger.warning(
-                    "window event not published yet; retried later",
+                    "window event not stored yet; retried later",
                     exc_info=True,
                     extra={"window_id": window_id, "kind": kind},
                 )
-                return
+                break
             self._pending.pop(0)
+            stored += 1
+        if stored:
+            await self.outbox.flush()
 
     # ---------------------------------------------------------------- labels
+
+    async def on_label_events(self, envelopes: Sequence[Envelope[LabelObserved]]) -> None:
+        """A batch of ``customer.labels`` (see :meth:`on_labels`)."""
+        await self.on_labels([envelope.data for envelope in envelopes])
 
     async def on_labels(self, labels: Sequence[LabelObserved]) -> None:
         """Join each label to its prediction; judge the windows that got enough labels."""
@@ -467,7 +498,7 @@ class MonitorEngine:
                 self._pending.append(
                     ("performance", key.window_id, self._performance_event(judgement))
                 )
-            await self._publish_pending()
+            await self._emit_pending()
 
     def _performance_event(self, judgement: PerformanceJudgement) -> PerformanceDegraded:
         key = judgement.key

@@ -16,6 +16,7 @@ from mlops_contracts import (
     REPLY_TOPIC_PREFIX,
     Envelope,
     ModelPromoted,
+    ModelRejected,
     PredictionErrorCode,
     PredictionMade,
     PredictionRequested,
@@ -27,7 +28,7 @@ from mlops_contracts import (
 from model_store import CHAMPION, ModelStore, ModelStoreError, ModelVersionInfo
 from predictor.decoding import InvalidPredictionRequest
 from predictor.domain.feature_rows import Refusal, feature_row
-from service_kit import BatchPublisher, Outgoing, Publisher
+from service_kit import BatchPublisher, DependencyNotReady, Outgoing, Publisher
 
 if TYPE_CHECKING:
     from churn_features.domain import OnlineFeatures
@@ -84,10 +85,17 @@ class Predictor:
                     data.reason,
                     started,
                 )
-            correlation = envelope.correlation_id or envelope.id
-            outgoing.append(Outgoing(answer, correlation_id=correlation))
-            if data.reply_to and data.reply_to.startswith(REPLY_TOPIC_PREFIX):
-                outgoing.append(Outgoing(answer, topic=data.reply_to, correlation_id=correlation))
+            reply_to = data.reply_to
+            outgoing.append(
+                Outgoing(
+                    answer,
+                    correlation_id=envelope.correlation_id or envelope.id,
+                    # The same record (one event id) to the caller waiting on its topic.
+                    copy_to=reply_to
+                    if reply_to and reply_to.startswith(REPLY_TOPIC_PREFIX)
+                    else None,
+                )
+            )
         try:
             await self.publisher.publish_all(outgoing)
         except Exception:
@@ -213,6 +221,14 @@ class Predictor:
         )
 
 
+@dataclass(frozen=True)
+class Replica:
+    """A running predictor replica: its scorer and its model swapper."""
+
+    predictor: Predictor
+    swapper: ModelSwapper
+
+
 @dataclass
 class ModelSwapper:
     """Loads the champion at start and every promoted version after: fetch, verify, warm
@@ -238,6 +254,17 @@ class ModelSwapper:
         else:
             await self._swap(info)
         self.slot.champion_checked = True
+
+    async def on_decision(self, envelope: Envelope[ModelPromoted | ModelRejected]) -> None:
+        """A promotion swaps the model; a rejection changes nothing."""
+        if isinstance(envelope.data, ModelPromoted):
+            await self.on_promoted(envelope.data)
+
+    async def ready(self) -> None:
+        """Readiness: the registry was asked for the champion and, if it has one, that
+        model is loaded."""
+        if not self.slot.champion_checked:
+            raise DependencyNotReady("the champion model is not loaded yet")
 
     async def on_promoted(self, promoted: ModelPromoted) -> None:
         """Swap to ``promoted`` unless the served version is the same or newer."""

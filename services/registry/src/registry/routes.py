@@ -7,11 +7,12 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
 from model_store import CHAMPION, ModelStoreError, ModelVersionInfo
-from registry.bootstrap import RegistryComponents, RegistryPlane
+from registry.service import PromotionGate
+from service_kit import running
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -52,12 +53,7 @@ class Lineage(BaseModel):
     dataset_snapshot: dict[str, Any] | None
 
 
-def _components(request: Request) -> RegistryComponents:
-    plane: RegistryPlane = request.app.state.registry
-    return plane.require()
-
-
-Components = Annotated[RegistryComponents, Depends(_components)]
+Gate = Annotated[PromotionGate, Depends(running)]
 
 
 def _view(info: ModelVersionInfo) -> VersionView:
@@ -82,18 +78,18 @@ async def _call(function: Any, *args: Any) -> Any:
 
 
 @router.get("/{name}/champion", response_model=VersionView)
-async def champion(name: ModelNameParam, components: Components) -> VersionView:
+async def champion(name: ModelNameParam, gate: Gate) -> VersionView:
     """The version serving as champion; 404 when there is none yet."""
-    info = await _call(components.models.by_alias, name, CHAMPION)
+    info = await _call(gate.models.by_alias, name, CHAMPION)
     if info is None:
         raise HTTPException(404, f"model {name!r} has no champion yet")
     return _view(info)
 
 
 @router.get("/{name}/versions", response_model=VersionHistory)
-async def versions(name: ModelNameParam, components: Components) -> VersionHistory:
+async def versions(name: ModelNameParam, gate: Gate) -> VersionHistory:
     """Every version, oldest first, with the gate's numbers in its tags."""
-    found: list[ModelVersionInfo] = await _call(components.models.versions, name)
+    found: list[ModelVersionInfo] = await _call(gate.models.versions, name)
     if not found:
         raise HTTPException(404, f"model {name!r} has no versions")
     champion_version = next((v.version for v in found if CHAMPION in v.aliases), None)
@@ -101,18 +97,16 @@ async def versions(name: ModelNameParam, components: Components) -> VersionHisto
 
 
 @router.get("/{name}/versions/{version}", response_model=Lineage)
-async def lineage(
-    name: ModelNameParam, version: Annotated[int, Path(ge=1)], components: Components
-) -> Lineage:
+async def lineage(name: ModelNameParam, version: Annotated[int, Path(ge=1)], gate: Gate) -> Lineage:
     """The version, its training run's parameters and metrics, and its dataset snapshot."""
-    found: list[ModelVersionInfo] = await _call(components.models.versions, name)
+    found: list[ModelVersionInfo] = await _call(gate.models.versions, name)
     info = next((v for v in found if v.version == version), None)
     if info is None:
         raise HTTPException(404, f"model {name!r} has no version {version}")
     if info.run_id is None:
         raise HTTPException(404, f"version {version} of {name!r} records no run")
-    run = await _call(components.models.run, info.run_id)
-    snapshot = await _call(components.models.read_json, info.run_id, "dataset_snapshot.json")
+    run = await _call(gate.models.run, info.run_id)
+    snapshot = await _call(gate.models.read_json, info.run_id, "dataset_snapshot.json")
     return Lineage(
         version=_view(info),
         run_status=run.status,

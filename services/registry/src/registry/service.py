@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 from churn_features.labels import SqlLabelLog
 from churn_features.training_set import LabelledSet, labelled_set
 from churn_model import ArtifactRefused, LoadedModel, MissingFeature, evaluate
-from mlops_contracts import ModelPromoted, ModelRejected, ModelTrained, RejectionReason
+from mlops_contracts import (
+    Envelope,
+    ModelPromoted,
+    ModelRejected,
+    ModelTrained,
+    RejectionReason,
+    TrainingFailed,
+)
 from model_store import (
     CHAMPION,
     ModelStore,
@@ -23,7 +30,7 @@ from model_store import (
 )
 from registry.adapters.decision_ledger import Decision, SqlDecisionLedger
 from registry.domain.gate import GatePolicy, judge
-from service_kit import Publisher
+from service_kit.outbox import Outbox
 
 if TYPE_CHECKING:
     from churn_features.store import CustomerFeatureStore
@@ -51,14 +58,26 @@ class PromotionGate:
     labels: SqlLabelLog
     features: CustomerFeatureStore
     decisions: SqlDecisionLedger
-    publisher: Publisher
+    outbox: Outbox
     policy: GatePolicy
     holdout_max_rows: int
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
+    async def on_training_result(self, envelope: Envelope[ModelTrained | TrainingFailed]) -> None:
+        """``ModelTrained`` goes through the gate; ``TrainingFailed`` changes nothing here."""
+        event = envelope.data
+        if isinstance(event, TrainingFailed):
+            logger.info(
+                "training failed upstream; the registry is unchanged",
+                extra={"idempotency_key": event.idempotency_key, "reason": event.reason},
+            )
+            return
+        await self.on_trained(event, correlation_id=envelope.correlation_id or envelope.id)
+
     async def on_trained(self, trained: ModelTrained, *, correlation_id: str | None) -> Decision:
-        """Decide about ``trained`` (or finish a decision made before), apply it, publish it.
-        Transient failures (MLflow, database) raise, so the event is retried."""
+        """Decide about ``trained`` (or finish a decision made before), apply it, and hand
+        its event to the outbox. Transient failures (MLflow, database) raise, so the event
+        is retried; a broker that does not acknowledge does not (the relay publishes)."""
         stored = await self.decisions.get(trained.model_name, trained.model_version)
         if stored is None:
             decision = await self._decide(trained)
@@ -71,14 +90,8 @@ class PromotionGate:
         decision = stored.decision
         if not stored.applied:
             await self._apply(decision)
-            await self.decisions.mark(decision, applied=True)
-        await self.publisher.publish(
-            decision,
-            correlation_id=correlation_id,
-            event_id=f"registry:{decision.model_name}:{decision.model_version}:decision",
-        )
-        if not stored.published:
-            await self.decisions.mark(decision, published=True)
+            await self.decisions.applied(decision, correlation_id=correlation_id)
+        await self.outbox.flush()
         return decision
 
     async def _decide(self, trained: ModelTrained) -> Decision:

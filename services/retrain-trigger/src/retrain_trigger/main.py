@@ -1,4 +1,10 @@
-"""Composition root of the retrain-trigger service: ``create_app(settings)``, no I/O at import."""
+"""The retrain-trigger service, declared: its components, its subscriptions and its routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -11,48 +17,61 @@ from mlops_contracts import (
     topic_for,
 )
 from retrain_trigger import routes
-from retrain_trigger.bootstrap import TriggerPlane
-from retrain_trigger.handlers import (
-    drift_handler,
-    gate_decision_handler,
-    labels_handler,
-    performance_handler,
-    training_result_handler,
-)
+from retrain_trigger.adapters import ledger
+from retrain_trigger.adapters.ledger import SqlTriggerLedger
+from retrain_trigger.service import RetrainTrigger
 from retrain_trigger.settings import RetrainTriggerSettings
-from service_kit import ServiceRuntime, create_service_app
+from service_kit import Kafka, ServiceRuntime, batches, each, every, service_app
+from service_kit.runtime import BackgroundWork
+
+logger = logging.getLogger(__name__)
+
+LABEL_PRUNING_S = 6 * 3600
 
 
-def create_app(settings: RetrainTriggerSettings) -> FastAPI:
-    """Build the app; connections open in its lifespan, not here."""
-    runtime = ServiceRuntime(settings)
-    plane = TriggerPlane(settings)
-    runtime.consume(topic_for(DriftDetected), drift_handler(plane.require))
-    runtime.consume(topic_for(PerformanceDegraded), performance_handler(plane.require))
-    runtime.consume(topic_for(ModelTrained), training_result_handler(plane.require))
-    runtime.consume(topic_for(ModelPromoted), gate_decision_handler(plane.require))
-    runtime.consume_batches(
-        topic_for(LabelObserved),
-        labels_handler(plane.require),
-        # The service's own group (its Kafka ACLs allow no other); no processed-id rows
-        # per label: the label count deduplicates on record id itself.
-        idempotent=False,
+async def build(settings: RetrainTriggerSettings, runtime: ServiceRuntime) -> RetrainTrigger:
+    """The policy over the ledger and the outbox."""
+    return RetrainTrigger(
+        ledger=SqlTriggerLedger(runtime.engine, runtime.outbox),
+        outbox=runtime.outbox,
+        policy=settings.policy(),
     )
-    http = routes.TriggerHttp(plane, max_body_bytes=settings.max_body_bytes)
 
-    async def load_token(_runtime: ServiceRuntime) -> None:
-        http.guard.load(settings.api_token, settings.data_dir, "RETRAIN_TRIGGER_API_TOKEN")
 
-    app = create_service_app(
-        runtime,
+def create_app(settings: RetrainTriggerSettings, kafka: Kafka | None = None) -> FastAPI:
+    """The trigger's app; nothing connects before its lifespan runs."""
+    label_age = timedelta(days=settings.label_retention_days)
+    work: dict[str, Callable[[RetrainTrigger], BackgroundWork]] = {
+        "prune labels": lambda trigger: every(
+            LABEL_PRUNING_S,
+            lambda: trigger.forget_labels_older_than(label_age),
+            first_after_s=0,
+        )
+    }
+    if settings.schedule_interval_minutes is not None:
+        # Often enough to judge each slot early in it; a judged slot is not judged again.
+        tick_s = max(1.0, min(60.0, settings.schedule_interval_minutes * 60 / 4))
+        work["schedule"] = lambda trigger: every(
+            tick_s, lambda: trigger.judge_schedules(settings.scheduled_models), first_after_s=0
+        )
+    return service_app(
+        settings,
         title="retrain-trigger",
         description=(
             "Retrain trigger: turns drift and degradation into at most one training at a time."
         ),
+        build=build,
+        subscriptions=[
+            each(topic_for(DriftDetected), lambda trigger: trigger.on_drift),
+            each(topic_for(PerformanceDegraded), lambda trigger: trigger.on_performance),
+            each(topic_for(ModelTrained), lambda trigger: trigger.on_training_result),
+            each(topic_for(ModelPromoted), lambda trigger: trigger.on_gate_decision),
+            # The service's own group (its Kafka ACLs allow no other); no processed-id rows
+            # per label: the label count deduplicates on record id itself.
+            batches(topic_for(LabelObserved), lambda trigger: trigger.on_labels, idempotent=False),
+        ],
+        background=work,
         routers=[routes.router],
-        on_start=[load_token, plane.start],
-        on_stop=[plane.stop],
+        migrations=[ledger.MIGRATIONS],
+        kafka=kafka,
     )
-    app.state.trigger_http = http
-    app.state.trigger = plane
-    return app

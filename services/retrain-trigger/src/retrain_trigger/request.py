@@ -17,16 +17,15 @@ import argparse
 import asyncio
 import sys
 
-from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from mlops_contracts import ContractError, TrainingReason, service_source
-from retrain_trigger.adapters.ledger import SqlTriggerLedger, StoredDecision
+from mlops_contracts import ContractError, TrainingReason
+from retrain_trigger.adapters import ledger
+from retrain_trigger.adapters.ledger import StoredDecision
 from retrain_trigger.domain.policy import ExplicitRequest, Outcome
-from retrain_trigger.service import RetrainTrigger
+from retrain_trigger.main import build
 from retrain_trigger.settings import RetrainTriggerSettings
-from service_kit import EventPublisher, create_broker
-from service_kit.database import create_engine
+from service_kit import ServiceRuntime
 
 REQUESTED_BY = "retrain-trigger.request"
 
@@ -89,22 +88,15 @@ def explicit_request(args: argparse.Namespace) -> ExplicitRequest:
 async def decide_and_publish(
     settings: RetrainTriggerSettings, request: ExplicitRequest
 ) -> StoredDecision:
-    """Judge ``request`` in the service's ledger and publish the decision's event."""
-    engine = create_engine(settings.state_database_url)
-    broker = create_broker(settings, CollectorRegistry())
+    """Judge ``request`` with the service's own components (its database, its outbox, its
+    Kafka settings) and publish the decision's announcement."""
+    runtime = ServiceRuntime(settings, migrations=[ledger.MIGRATIONS])
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        ledger = SqlTriggerLedger(engine)
-        await ledger.create_schema()
-        await broker.connect()
-        publisher = EventPublisher(
-            broker, source=service_source(settings.service_name, settings.instance_id)
-        )
-        trigger = RetrainTrigger(ledger=ledger, publisher=publisher, policy=settings.policy())
+        await runtime.connect()
+        trigger = await build(settings, runtime)
         return await trigger.on_explicit(request)
     finally:
-        await broker.stop()
-        await engine.dispose()
+        await runtime.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"retrain_trigger.request: not published: {error}", file=sys.stderr)
         return EXIT_NOT_PUBLISHED
     decision = stored.decision
+    if decision.announce and not stored.published:
+        print(
+            f"retrain_trigger.request: {decision.decision_id} recorded but not published yet "
+            "(the broker did not acknowledge); the service's outbox relay publishes it",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_PUBLISHED
     if decision.outcome is Outcome.SUPPRESSED:
         print(
             f"TrainingSuppressed {decision.decision_id} ({decision.reason}): {decision.detail}",

@@ -7,18 +7,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_contracts import TrainingReason
 from retrain_trigger.adapters.ledger import StoredDecision
-from retrain_trigger.bootstrap import TriggerPlane
 from retrain_trigger.domain.policy import ExplicitRequest, Outcome
 from retrain_trigger.service import RetrainTrigger
-from service_kit import DependencyNotReady
-from service_kit.http_guards import BearerGuard, read_limited_body
+from retrain_trigger.settings import RetrainTriggerSettings
+from service_kit import running, service_settings
+from service_kit.http import error_responses, read_limited_body, require_token
 
 _ID = r"^\S+$"
 _MODEL = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -107,33 +107,8 @@ def decision_view(stored: StoredDecision) -> DecisionOut:
     )
 
 
-class TriggerHttp:
-    """What the HTTP layer needs, attached to app.state by create_app."""
-
-    def __init__(self, plane: TriggerPlane, *, max_body_bytes: int) -> None:
-        self.plane = plane
-        self.max_body_bytes = max_body_bytes
-        self.guard = BearerGuard()
-
-
-def _http(request: Request) -> TriggerHttp:
-    http: TriggerHttp = request.app.state.trigger_http
-    return http
-
-
-def _trigger(request: Request) -> RetrainTrigger:
-    try:
-        return _http(request).plane.require()
-    except DependencyNotReady as error:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
-
-
-def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """The bearer-token check of this API."""
-    _http(request).guard(authorization)
-
-
-Trigger = Annotated[RetrainTrigger, Depends(_trigger)]
+Trigger = Annotated[RetrainTrigger, Depends(running)]
+Settings = Annotated[RetrainTriggerSettings, Depends(service_settings)]
 
 router = APIRouter(tags=["retraining"])
 
@@ -145,14 +120,11 @@ router = APIRouter(tags=["retraining"])
     dependencies=[Depends(require_token)],
     responses={
         200: {"description": "A training was requested (or this key's request was, before)"},
-        401: {"description": "Missing or invalid bearer token"},
         409: {
             "model": DecisionOut,
             "description": "Suppressed: a training is in flight (send force=true)",
         },
-        413: {"description": "Body larger than the configured limit"},
-        422: {"description": "Invalid body (field errors)"},
-        503: {"description": "The trigger is not started"},
+        **error_responses(401, 413, 422, 500, 503),
     },
     openapi_extra={
         "requestBody": {
@@ -161,11 +133,11 @@ router = APIRouter(tags=["retraining"])
         }
     },
 )
-async def trigger_training(request: Request, trigger: Trigger) -> JSONResponse:
+async def trigger_training(request: Request, trigger: Trigger, settings: Settings) -> JSONResponse:
     """A manual request bypasses window counting, cooldown and the label minimum, but not
     a training in flight unless ``force``. The same ``idempotency_key`` always gets the
     same decision."""
-    body = await read_limited_body(request, _http(request).max_body_bytes)
+    body = await read_limited_body(request, settings.max_body_bytes)
     try:
         wanted = TriggerIn.model_validate_json(body) if body.strip() else TriggerIn()
     except ValidationError as error:
@@ -188,7 +160,11 @@ async def trigger_training(request: Request, trigger: Trigger) -> JSONResponse:
     return JSONResponse(decision_view(stored).model_dump(mode="json"), status_code=code)
 
 
-@router.get("/v1/decisions", summary="The trigger's decisions, newest first")
+@router.get(
+    "/v1/decisions",
+    summary="The trigger's decisions, newest first",
+    responses=error_responses(422, 503),
+)
 async def recent_decisions(
     trigger: Trigger,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,

@@ -1,17 +1,18 @@
-"""The trigger's use cases: judge each signal once against the durable policy state, record
-the decision before announcing it, and announce it with a stable event id (so a replayed
-signal, a crash between record and publish, or a restart republishes the same event and
-never requests a second training)."""
+"""The trigger's use cases: judge each signal once against the durable policy state, and
+record the decision with its announcement (the outbox, one transaction) under a stable
+event id, so a replayed signal, a crash before the publish or a restart never requests a
+second training, and no announcement is lost."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mlops_contracts import (
     DriftDetected,
+    Envelope,
     LabelObserved,
     ModelPromoted,
     ModelRejected,
@@ -38,7 +39,7 @@ from retrain_trigger.domain.policy import (
     schedule_slot,
     training_finished,
 )
-from service_kit import Publisher
+from service_kit.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +89,19 @@ class RetrainTrigger:
     """Turns signals into at most one training at a time."""
 
     ledger: SqlTriggerLedger
-    publisher: Publisher
+    outbox: Outbox
     policy: TriggerPolicy
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # ---------------------------------------------------------------- signals
+
+    async def on_drift(self, envelope: Envelope[DriftDetected]) -> None:
+        """A drift window -> the policy."""
+        await self.on_window(drift_signal(envelope.data, envelope.id))
+
+    async def on_performance(self, envelope: Envelope[PerformanceDegraded]) -> None:
+        """A performance window -> the policy."""
+        await self.on_window(performance_signal(envelope.data, envelope.id))
 
     async def on_window(self, window: WindowSignal) -> StoredDecision:
         """Judge a drift or performance window (once, whatever replays it)."""
@@ -134,8 +143,9 @@ class RetrainTrigger:
 
     # ---------------------------------------------------------------- outcomes
 
-    async def on_training_result(self, event: ModelTrained | TrainingFailed) -> None:
+    async def on_training_result(self, envelope: Envelope[ModelTrained | TrainingFailed]) -> None:
         """A training ended (any requester's): clear it if in flight, note its window."""
+        event = envelope.data
         if isinstance(event, ModelTrained):
             await self._update(
                 event.model_name,
@@ -154,9 +164,10 @@ class RetrainTrigger:
                 lambda state: training_finished(state, event.idempotency_key, succeeded=False),
             )
 
-    async def on_gate_decision(self, event: ModelPromoted | ModelRejected) -> None:
+    async def on_gate_decision(self, envelope: Envelope[ModelPromoted | ModelRejected]) -> None:
         """A promotion ends every open episode; a rejection re-opens the episode whose
         training produced the rejected version (a retry, paced by the gates)."""
+        event = envelope.data
         if isinstance(event, ModelPromoted):
             await self._update(
                 event.model_name, lambda state: model_promoted(state, event.model_version)
@@ -166,21 +177,27 @@ class RetrainTrigger:
                 event.model_name, lambda state: model_rejected(state, event.model_version)
             )
 
-    async def on_labels(self, events: Sequence[LabelObserved]) -> int:
-        """Count labels by observation time (the minimum of new labels)."""
-        return await self.ledger.admit_labels([(e.record_id, e.observed_at) for e in events])
+    async def on_labels(self, envelopes: Sequence[Envelope[LabelObserved]]) -> None:
+        """Count labels by observation time (the minimum of new labels; deduplicated on
+        record id)."""
+        await self.ledger.admit_labels([(e.data.record_id, e.data.observed_at) for e in envelopes])
 
-    # ---------------------------------------------------------------- outbox
+    async def judge_schedules(self, model_names: Sequence[str]) -> None:
+        """Judge the current schedule slot of each model (a failure is logged; the next
+        tick judges that model again)."""
+        for model_name in model_names:
+            try:
+                await self.on_schedule(model_name)
+            except Exception:
+                logger.warning(
+                    "schedule check failed; next tick retries",
+                    exc_info=True,
+                    extra={"model_name": model_name},
+                )
 
-    async def publish_pending(self) -> int:
-        """Publish every recorded decision whose event was never acknowledged (after a
-        crash); returns how many."""
-        published = 0
-        while pending := await self.ledger.unpublished():
-            for stored in pending:
-                await self._announce(stored)
-                published += 1
-        return published
+    async def forget_labels_older_than(self, age: timedelta) -> None:
+        """Forget labels observed longer ago than ``age`` (only recent counts matter)."""
+        await self.ledger.forget_labels_before(self.clock() - age)
 
     async def recent(self, limit: int, model_name: str | None = None) -> list[StoredDecision]:
         """The newest decisions, newest first."""
@@ -218,13 +235,11 @@ class RetrainTrigger:
         raise ContendedState(f"the state of {model_name!r} kept changing")
 
     async def _announce(self, stored: StoredDecision) -> StoredDecision:
-        """Publish the decision's event unless it is silent or already acknowledged."""
-        decision = stored.decision
-        if not decision.announce or stored.published:
+        """Publish the decision's announcement (stored in the outbox with it) unless it is
+        silent or already acknowledged; ``published`` says whether the broker took it."""
+        if not stored.decision.announce or stored.published:
             return stored
-        await self.publisher.publish(decision.event(), event_id=decision.event_id)
-        await self.ledger.mark_published(decision.decision_id)
-        return StoredDecision(decision=decision, published=True, seq=stored.seq)
+        return replace(stored, published=await self.outbox.flush())
 
 
 def _log(decision: Decision) -> None:

@@ -5,7 +5,6 @@ epoch and exactly one outcome per request."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 import threading
@@ -22,9 +21,16 @@ from churn_features.labels import SqlLabelLog
 from churn_features.snapshot import dataset_snapshot
 from churn_features.training_set import LABEL_COLUMN, LabelledSet, labelled_set
 from churn_model import save_model, spec_sha256
-from mlops_contracts import ModelTrained, TrainingFailed, TrainingProgress, TrainingRequested
+from mlops_contracts import (
+    Envelope,
+    ModelTrained,
+    TrainingFailed,
+    TrainingProgress,
+    TrainingRequested,
+)
 from model_store import CHALLENGER, ModelStore
 from service_kit import Publisher
+from service_kit.outbox import Outbox
 from trainer_gpu.adapters.request_ledger import Outcome, SqlRequestLedger, TrainingJob
 from trainer_gpu.domain.training_config import TrainingConfig
 from trainer_gpu.training import (
@@ -55,16 +61,16 @@ class Trainer:
     features: CustomerFeatureStore
     models: ModelStore
     publisher: Publisher
+    """Where the progress of each epoch goes (outcomes go through the outbox)."""
+    outbox: Outbox
     config: TrainingConfig
     device: torch.device
     model_names: Collection[str] = ("churn",)
     max_window: timedelta = timedelta(days=400)
-    retry_delay_s: float = 5.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         # Set on stop: the training thread ends at the next epoch instead of running on.
         self._stopping = threading.Event()
 
@@ -98,34 +104,28 @@ class Trainer:
             )
         return accepted
 
+    async def on_request(self, envelope: Envelope[TrainingRequested]) -> None:
+        """Accept a ``TrainingRequested`` into the durable queue (trained by :meth:`work`;
+        a replayed idempotency key is acknowledged and ignored)."""
+        await self.accept(
+            envelope.data, event_id=envelope.id, correlation_id=envelope.correlation_id
+        )
+
     # ---------------------------------------------------------------- background worker
 
-    async def start(self) -> None:
-        """Start working through the queue (including what a previous process left)."""
+    async def work(self) -> None:
+        """Work through the queue (what a previous process left first), then each request
+        as it is accepted. Cancelled at stop: a run in progress is abandoned (its thread
+        ends after the current epoch) and resumed on the next start."""
         self._stopping.clear()
-        self._task = asyncio.create_task(self._work(), name="trainer-worker")
-        self._wake.set()
-
-    async def stop(self) -> None:
-        """Stop the worker; a run in progress is abandoned (its thread ends after the
-        current epoch) and resumed on the next start."""
-        self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _work(self) -> None:
-        while True:
-            try:
+        try:
+            while True:
                 await self.run_pending()
-            except Exception:
-                logger.exception("training worker failed; retrying")
-                await asyncio.sleep(self.retry_delay_s)
-                continue
-            await self._wake.wait()
-            self._wake.clear()
+                await self._wake.wait()
+                self._wake.clear()
+        except asyncio.CancelledError:
+            self._stopping.set()
+            raise
 
     async def run_pending(self) -> int:
         """Serve queued requests until none is left; return how many were served."""
@@ -136,17 +136,10 @@ class Trainer:
         return served
 
     async def serve(self, job: TrainingJob) -> Outcome:
-        """Train (unless already trained), then publish the outcome with a stable id."""
-        outcome = job.outcome
-        if outcome is None:
-            outcome = await self.train(job)
-            await self.ledger.finished(job.key, outcome)
-        await self.publisher.publish(
-            outcome,
-            correlation_id=job.correlation_id or job.request_event_id,
-            event_id=f"trainer-gpu:{job.key}:outcome",
-        )
-        await self.ledger.published(job.key)
+        """Train, store the outcome with its event (the outbox), then publish it."""
+        outcome = await self.train(job)
+        await self.ledger.finished(job, outcome)
+        await self.outbox.flush()
         return outcome
 
     # ---------------------------------------------------------------- one run

@@ -35,6 +35,7 @@ from feature.domain.materialization import (
     PendingCustomer,
 )
 from service_kit.database import UtcDateTime, dialect_insert
+from service_kit.schema import Migrations
 
 metadata = MetaData()
 
@@ -114,11 +115,6 @@ class SqlActivityLog:
                 "revision": pending.c.revision + 1,
             },
         )
-
-    async def create_schema(self) -> None:
-        """Create the tables if they do not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
 
     async def admit(self, record: ActivityRecord) -> Admission:
         """Store ``record`` and mark its customer pending, unless its record id is known
@@ -257,3 +253,7 @@ class SqlActivityLog:
             )
             .values(claimed_until=None, claimed_by=None)
         )
+
+
+MIGRATIONS = Migrations("feature.migrations", metadata)
+"""This module's tables, as Alembic revisions."""

@@ -1,1 +1,1 @@
-"""Implementations of the ports this service needs (built in bootstrap only)."""
+"""Implementations of the ports this service needs (built in its main.py only)."""

@@ -1,5 +1,6 @@
 """Which windows' events were emitted, in the monitor's database: the guard that keeps a
-restart or a replay from emitting a window twice."""
+restart or a replay from emitting a window twice. A window's row and its event (in the
+outbox) are stored in one transaction."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from typing import Literal
 from sqlalchemy import Column, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mlops_contracts import DriftDetected, PerformanceDegraded
 from service_kit.database import UtcDateTime, dialect_insert
+from service_kit.outbox import Outbox
+from service_kit.schema import Migrations
 
 WindowKind = Literal["drift", "performance"]
 
@@ -29,13 +33,9 @@ emitted_windows = Table(
 class SqlWindowLedger:
     """Emitted windows per kind (``drift``, ``performance``) with their event ids."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self._engine = engine
-
-    async def create_schema(self) -> None:
-        """Create the table if it does not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
+        self._outbox = outbox
 
     async def emitted(self, kind: WindowKind, window_ids: Collection[str]) -> set[str]:
         """The subset of ``window_ids`` whose ``kind`` event was emitted."""
@@ -50,8 +50,15 @@ class SqlWindowLedger:
                 found.update(row[0] for row in await connection.execute(query))
         return found
 
-    async def record(self, kind: WindowKind, window_id: str, event_id: str) -> None:
-        """Remember that the window's event was published (idempotent)."""
+    async def emit(
+        self,
+        kind: WindowKind,
+        window_id: str,
+        event: DriftDetected | PerformanceDegraded,
+        event_id: str,
+    ) -> None:
+        """Remember the window's event as emitted and store it in the outbox, in one
+        transaction (idempotent: a window emitted before keeps its first event)."""
         statement = (
             dialect_insert(self._engine)(emitted_windows)
             .values(kind=kind, window_id=window_id, event_id=event_id, emitted_at=datetime.now(UTC))
@@ -59,3 +66,8 @@ class SqlWindowLedger:
         )
         async with self._engine.begin() as connection:
             await connection.execute(statement)
+            await self._outbox.add(connection, event, event_id=event_id)
+
+
+MIGRATIONS = Migrations("monitor.migrations", metadata)
+"""This module's tables, as Alembic revisions."""

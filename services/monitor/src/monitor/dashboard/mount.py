@@ -1,8 +1,7 @@
-"""Wiring of the dashboard into the monitor's app: its consumer and its routes."""
+"""The dashboard in the monitor's app: its consumer and its routes."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
@@ -27,8 +26,8 @@ from monitor.dashboard.feed import DashboardFeed
 from monitor.dashboard.projection import DashboardProjection
 from monitor.dashboard.routes import dashboard_router
 from monitor.dashboard.settings import DashboardSettings
-from service_kit import EventConsumer, ServiceRuntime, ServiceSettings, one_at_a_time
-from service_kit.consumption import decode_cloud_event, subscribe
+from service_kit import ServiceSettings, Subscription, batches, one_at_a_time
+from service_kit.consumption import decode_cloud_event
 from service_kit.dead_letters import ConsumedRecord
 
 DASHBOARD_TOPICS: tuple[TopicSpec, ...] = tuple(
@@ -74,40 +73,20 @@ def create_dashboard_feed(settings: DashboardSettings) -> DashboardFeed:
     )
 
 
-def mount_dashboard(
-    app: FastAPI,
-    runtime: ServiceRuntime,
-    settings: DashboardSettings,
-    *,
-    feed: DashboardFeed | None = None,
-) -> DashboardFeed:
-    """Add the dashboard to the monitor's ``app``: its consumer on ``runtime``'s broker
-    (call before the app starts) and its routes ``/dashboard``, ``/dashboard/state``,
-    ``/dashboard/events`` and ``/dashboard/static/*``. Returns ``feed`` (a new one when
-    None), whose ``record_predictions`` the monitor calls for every consumed batch of
-    predictions."""
-    feed = feed or create_dashboard_feed(settings)
-    consumer = EventConsumer(
-        topic=DASHBOARD_TOPICS[0],
-        group_id=dashboard_group_id(runtime.settings),
-        handler=one_at_a_time(feed.on_event),
-        dead_letters=runtime.dead_letters,
-        # A replay after a restart is wanted (the state is in memory); the projection
-        # ignores an event id it has already applied.
-        processed=None,
+def dashboard_subscription(feed: DashboardFeed) -> Subscription[Any]:
+    """The dashboard's one consumer of every loop topic, feeding ``feed``: a group new at
+    every start (the state is in memory, so each start reads the topics again from the
+    earliest offset), no processed ids (a replay is wanted; the projection ignores an
+    event id it has already applied)."""
+    return batches(
+        DASHBOARD_TOPICS[0],
+        lambda _components: one_at_a_time(feed.on_event),
+        group=dashboard_group_id,
+        idempotent=False,
         decoder=_decode_by_topic,
-    )
-    subscribe(
-        runtime.broker,
-        consumer,
-        # A page shows the loop's history: always start a new group at the earliest offset.
-        dataclasses.replace(runtime.settings.kafka_profile, auto_offset_reset="earliest"),
-        topic_names=[topic.name for topic in DASHBOARD_TOPICS],
         max_batch=500,
-        max_wait_ms=50,
+        topic_names=[topic.name for topic in DASHBOARD_TOPICS],
     )
-    mount_routes(app, feed, settings)
-    return feed
 
 
 def mount_routes(app: FastAPI, feed: DashboardFeed, settings: DashboardSettings) -> None:

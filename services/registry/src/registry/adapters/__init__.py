@@ -1,0 +1,1 @@
+"""Implementations of the ports this service needs (built in its main.py only)."""

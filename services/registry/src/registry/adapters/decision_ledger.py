@@ -1,6 +1,7 @@
 """Gate decisions in the registry's database, keyed by model version: the decision is
-stored before the alias moves, so a replayed ``ModelTrained`` (or a crash between the
-alias move and the publish) republishes the same decision instead of judging again."""
+stored before the alias moves, so a replayed ``ModelTrained`` (or a crash before the alias
+moved) finishes the same decision instead of judging again; once applied, its event goes
+to the outbox in the same transaction."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mlops_contracts import ModelPromoted, ModelRejected
 from service_kit.database import UtcDateTime, dialect_insert
+from service_kit.outbox import Outbox
+from service_kit.schema import Migrations
 
 Decision = ModelPromoted | ModelRejected
 
@@ -33,33 +36,32 @@ decisions = Table(
     Column("decision_type", String(100), nullable=False),
     Column("decision", Text, nullable=False),
     Column("applied", Boolean, nullable=False),
-    Column("published", Boolean, nullable=False),
     Column("decided_at", UtcDateTime, nullable=False),
 )
 
 
 @dataclass(frozen=True)
 class StoredDecision:
-    """A decision and how far it got."""
+    """A decision and whether it was applied (and so handed to the outbox)."""
 
     decision: Decision
     applied: bool
-    published: bool
+
+
+def decision_event_id(decision: Decision) -> str:
+    """The CloudEvents id of a decision's event: the same on every replay."""
+    return f"registry:{decision.model_name}:{decision.model_version}:decision"
 
 
 class SqlDecisionLedger:
     """Gate decisions in the registry's database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self._engine = engine
+        self._outbox = outbox
         self._insert = dialect_insert(engine)(decisions).on_conflict_do_nothing(
             index_elements=["model_name", "model_version"]
         )
-
-    async def create_schema(self) -> None:
-        """Create the table if it does not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
 
     async def get(self, model_name: str, version: int) -> StoredDecision | None:
         """The decision about one version, if made."""
@@ -81,7 +83,6 @@ class SqlDecisionLedger:
                     "decision_type": decision.event_type,
                     "decision": decision.model_dump_json(),
                     "applied": False,
-                    "published": False,
                     "decided_at": datetime.now(UTC),
                 },
             )
@@ -89,18 +90,25 @@ class SqlDecisionLedger:
         assert stored is not None
         return stored
 
-    async def mark(self, decision: Decision, **flags: bool) -> None:
-        """Set ``applied`` and/or ``published``."""
+    async def applied(self, decision: Decision, *, correlation_id: str | None) -> None:
+        """The decision was applied (the alias moved): mark it, and store its event in the
+        outbox, in one transaction."""
         statement = (
             update(decisions)
             .where(
                 decisions.c.model_name == decision.model_name,
                 decisions.c.model_version == decision.model_version,
             )
-            .values(**flags)
+            .values(applied=True)
         )
         async with self._engine.begin() as connection:
             await connection.execute(statement)
+            await self._outbox.add(
+                connection,
+                decision,
+                event_id=decision_event_id(decision),
+                correlation_id=correlation_id,
+            )
 
     async def history(self, model_name: str) -> list[Decision]:
         """Every decision about ``model_name``, oldest version first."""
@@ -118,5 +126,8 @@ def _stored(row: Row[Any]) -> StoredDecision:
     return StoredDecision(
         decision=_DECISIONS[row.decision_type].model_validate(json.loads(row.decision)),
         applied=bool(row.applied),
-        published=bool(row.published),
     )
+
+
+MIGRATIONS = Migrations("registry.migrations", metadata)
+"""This module's tables, as Alembic revisions."""

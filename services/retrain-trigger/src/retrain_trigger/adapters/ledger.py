@@ -3,8 +3,8 @@
 Three tables: the policy state of each model (with a revision number, so two deciders,
 e.g. the service and the CLI, never both act on the same state: a decision commits only
 if the state it was made on is still current), every decision (keyed by its signal, stored
-before its event is published, with a ``published`` flag: an outbox), and the labels seen
-(record id and observation time only, to count the new ones).
+with its announcement in the outbox, in one transaction), and the labels seen (record id
+and observation time only, to count the new ones).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mlops_contracts import SuppressionReason, TrainingReason
 from retrain_trigger.domain.policy import Decision, Outcome, PolicyState
 from service_kit.database import UtcDateTime, dialect_insert
+from service_kit.outbox import Outbox
+from service_kit.schema import Migrations
 
 metadata = MetaData()
 
@@ -63,9 +65,7 @@ decisions = Table(
     Column("data_window_end", UtcDateTime, nullable=True),
     Column("requested_by", String(200), nullable=False),
     Column("announce", Boolean, nullable=False),
-    Column("published", Boolean, nullable=False),
     Column("decided_at", UtcDateTime, nullable=False),
-    Index("retrain_trigger_decisions_unpublished", "announce", "published"),
 )
 
 labels = Table(
@@ -81,7 +81,7 @@ _BATCH = 500  # rows per INSERT: the databases cap bind parameters per statement
 
 @dataclass(frozen=True)
 class StoredDecision:
-    """A decision and whether its event was published."""
+    """A decision and whether its announcement was published (never, when silent)."""
 
     decision: Decision
     published: bool
@@ -103,14 +103,10 @@ class _StaleState(Exception):
 class SqlTriggerLedger:
     """Policy state, decisions and label arrivals in the trigger's database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self._engine = engine
+        self._outbox = outbox
         self._insert = dialect_insert(engine)
-
-    async def create_schema(self) -> None:
-        """Create the tables if they do not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
 
     # ---------------------------------------------------------------- state
 
@@ -160,9 +156,9 @@ class SqlTriggerLedger:
     # ---------------------------------------------------------------- decisions
 
     async def commit(self, decision: Decision, state: PolicyState, revision: int | None) -> bool:
-        """Record ``decision`` and the state it leads to, in one transaction, if the state
-        is still at ``revision`` and the signal was not decided meanwhile; False otherwise
-        (nothing is written: judge again)."""
+        """Record ``decision``, the state it leads to and its announcement (in the outbox),
+        in one transaction, if the state is still at ``revision`` and the signal was not
+        decided meanwhile; False otherwise (nothing is written: judge again)."""
         try:
             async with self._engine.begin() as connection:
                 await self._save(connection, state, revision)
@@ -173,6 +169,8 @@ class SqlTriggerLedger:
                 )
                 if not result.rowcount:
                     raise _StaleState(decision.decision_id)
+                if decision.announce:
+                    await self._outbox.add(connection, decision.event(), event_id=decision.event_id)
         except _StaleState:
             return False
         return True
@@ -182,27 +180,7 @@ class SqlTriggerLedger:
         query = select(decisions).where(decisions.c.decision_id == decision_id)
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
-        return None if row is None else _stored(row)
-
-    async def mark_published(self, decision_id: str) -> None:
-        """The decision's event was acknowledged by the broker."""
-        statement = (
-            update(decisions).where(decisions.c.decision_id == decision_id).values(published=True)
-        )
-        async with self._engine.begin() as connection:
-            await connection.execute(statement)
-
-    async def unpublished(self, limit: int = 100) -> list[StoredDecision]:
-        """Decisions to announce whose event was not acknowledged yet, oldest first."""
-        query = (
-            select(decisions)
-            .where(decisions.c.announce.is_(True), decisions.c.published.is_(False))
-            .order_by(decisions.c.seq)
-            .limit(limit)
-        )
-        async with self._engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        return [_stored(row) for row in rows]
+        return None if row is None else (await self._stored([row]))[0]
 
     async def recent(self, limit: int, model_name: str | None = None) -> list[StoredDecision]:
         """The newest ``limit`` decisions (of one model, or all), newest first."""
@@ -211,7 +189,15 @@ class SqlTriggerLedger:
             query = query.where(decisions.c.model_name == model_name)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [_stored(row) for row in rows]
+        return await self._stored(rows)
+
+    async def _stored(self, rows: Sequence[Row[Any]]) -> list[StoredDecision]:
+        made = [(decision_of(row), int(row.seq)) for row in rows]
+        published = await self._outbox.published([d.event_id for d, _ in made if d.announce])
+        return [
+            StoredDecision(decision=d, published=d.event_id in published, seq=seq)
+            for d, seq in made
+        ]
 
     # ---------------------------------------------------------------- labels
 
@@ -262,13 +248,13 @@ def _row(decision: Decision) -> dict[str, Any]:
         "data_window_end": decision.data_window_end,
         "requested_by": decision.requested_by,
         "announce": decision.announce,
-        "published": False,
         "decided_at": decision.decided_at,
     }
 
 
-def _stored(row: Row[Any]) -> StoredDecision:
-    decision = Decision(
+def decision_of(row: Row[Any]) -> Decision:
+    """The decision a row of ``retrain_trigger_decisions`` holds."""
+    return Decision(
         decision_id=row.decision_id,
         model_name=row.model_name,
         signal=TrainingReason(row.signal),
@@ -283,4 +269,7 @@ def _stored(row: Row[Any]) -> StoredDecision:
         data_window_end=row.data_window_end,
         requested_by=row.requested_by,
     )
-    return StoredDecision(decision=decision, published=bool(row.published), seq=int(row.seq))
+
+
+MIGRATIONS = Migrations("retrain_trigger.migrations", metadata)
+"""This module's tables, as Alembic revisions."""

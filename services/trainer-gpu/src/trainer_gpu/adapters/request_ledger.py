@@ -1,9 +1,9 @@
 """The trainer's durable queue of training requests, keyed by idempotency key.
 
 A request is accepted here (and only then committed on Kafka), trained by the worker,
-and its outcome event stored before it is published; so a replayed request starts no
-second run, a crash mid-run resumes the request on restart, and an outcome that could
-not be published is published again with the same event id.
+and its outcome stored together with its event in the outbox; so a replayed request starts
+no second run, a crash mid-run resumes the request on restart, and every outcome is
+published (at least once, under one event id) by the outbox's relay.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Index, MetaData, String, Table, Text, select, update
+from sqlalchemy import Column, Index, MetaData, String, Table, Text, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mlops_contracts import ModelTrained, TrainingFailed, TrainingRequested
 from service_kit.database import UtcDateTime, dialect_insert
+from service_kit.outbox import Outbox
+from service_kit.schema import Migrations
 
 
 class RequestStatus(StrEnum):
@@ -44,7 +46,6 @@ class TrainingJob:
     status: RequestStatus
     run_id: str | None
     outcome: Outcome | None
-    published: bool
 
     @property
     def key(self) -> str:
@@ -65,7 +66,6 @@ requests = Table(
     Column("run_id", String(64), nullable=True),
     Column("outcome_type", String(100), nullable=True),
     Column("outcome", Text, nullable=True),
-    Column("published", Boolean, nullable=False, default=False),
     Column("accepted_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("training_requests_accepted", "accepted_at"),
@@ -80,16 +80,12 @@ _OUTCOMES: dict[str, type[Outcome]] = {
 class SqlRequestLedger:
     """Training requests in the trainer's database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self._engine = engine
+        self._outbox = outbox
         self._insert = dialect_insert(engine)(requests).on_conflict_do_nothing(
             index_elements=["idempotency_key"]
         )
-
-    async def create_schema(self) -> None:
-        """Create the table if it does not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
 
     async def accept(
         self, request: TrainingRequested, *, event_id: str, correlation_id: str | None
@@ -105,7 +101,6 @@ class SqlRequestLedger:
                     "request_event_id": event_id,
                     "correlation_id": correlation_id,
                     "status": RequestStatus.PENDING,
-                    "published": False,
                     "accepted_at": now,
                     "updated_at": now,
                 },
@@ -113,11 +108,11 @@ class SqlRequestLedger:
         return bool(result.rowcount)
 
     async def next_job(self) -> TrainingJob | None:
-        """The oldest request with work left: not yet trained (pending, or running when a
-        previous process died mid-run), or trained with its outcome not yet published."""
+        """The oldest request not yet trained: pending, or running when a previous process
+        died mid-run."""
         query = (
             select(requests)
-            .where(requests.c.published.is_(False))
+            .where(requests.c.outcome_type.is_(None))
             .order_by(requests.c.accepted_at, requests.c.idempotency_key)
             .limit(1)
         )
@@ -134,32 +129,43 @@ class SqlRequestLedger:
 
     async def started(self, idempotency_key: str, run_id: str) -> None:
         """The request's MLflow run began."""
-        await self._update(idempotency_key, status=RequestStatus.RUNNING, run_id=run_id)
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                self._update(idempotency_key, status=RequestStatus.RUNNING, run_id=run_id)
+            )
 
-    async def finished(self, idempotency_key: str, outcome: Outcome) -> None:
-        """Store the outcome (to be published)."""
+    async def finished(self, job: TrainingJob, outcome: Outcome) -> None:
+        """Store the outcome, and its event in the outbox, in one transaction."""
         status = (
             RequestStatus.SUCCEEDED if isinstance(outcome, ModelTrained) else RequestStatus.FAILED
         )
-        await self._update(
-            idempotency_key,
-            status=status,
-            outcome_type=outcome.event_type,
-            outcome=outcome.model_dump_json(),
-        )
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                self._update(
+                    job.key,
+                    status=status,
+                    outcome_type=outcome.event_type,
+                    outcome=outcome.model_dump_json(),
+                )
+            )
+            await self._outbox.add(
+                connection,
+                outcome,
+                event_id=outcome_event_id(job.key),
+                correlation_id=job.correlation_id or job.request_event_id,
+            )
 
-    async def published(self, idempotency_key: str) -> None:
-        """The outcome was acknowledged by the broker."""
-        await self._update(idempotency_key, published=True)
-
-    async def _update(self, idempotency_key: str, **values: object) -> None:
-        statement = (
+    def _update(self, idempotency_key: str, **values: object) -> Any:
+        return (
             update(requests)
             .where(requests.c.idempotency_key == idempotency_key)
             .values(**values, updated_at=datetime.now(UTC))
         )
-        async with self._engine.begin() as connection:
-            await connection.execute(statement)
+
+
+def outcome_event_id(idempotency_key: str) -> str:
+    """The CloudEvents id of a request's outcome: one per request, whatever replays it."""
+    return f"trainer-gpu:{idempotency_key}:outcome"
 
 
 def _job(row: Row[Any]) -> TrainingJob:
@@ -175,5 +181,8 @@ def _job(row: Row[Any]) -> TrainingJob:
         status=RequestStatus(row.status),
         run_id=row.run_id,
         outcome=outcome,
-        published=bool(row.published),
     )
+
+
+MIGRATIONS = Migrations("trainer_gpu.migrations", metadata)
+"""This module's tables, as Alembic revisions."""

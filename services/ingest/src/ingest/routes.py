@@ -1,18 +1,18 @@
-"""Entry points: translate HTTP bodies and raw Kafka records into the ingest use case."""
+"""``POST /v1/records``: a batch of raw records over HTTP, into the ingest use case."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ingest.service import BatchOutcome, IngestRecords
-from mlops_contracts import Envelope
-from service_kit import UnprocessableEvent
-from service_kit.http_guards import BearerGuard, read_limited_body, too_large
+from ingest.settings import IngestSettings
+from service_kit import running, service_settings
+from service_kit.http import error_responses, read_limited_body, require_token, too_large
 
 
 class FieldErrorOut(BaseModel):
@@ -47,25 +47,8 @@ class RecordBatchIn(BaseModel):
     )
 
 
-class IngestHttp:
-    """What the HTTP layer needs, attached to app.state by create_app."""
-
-    def __init__(self, ingest: IngestRecords, *, max_batch: int, max_body_bytes: int) -> None:
-        self.ingest = ingest
-        self.max_batch = max_batch
-        self.max_body_bytes = max_body_bytes
-        self.guard = BearerGuard()
-
-
-def _http(request: Request) -> IngestHttp:
-    http: IngestHttp = request.app.state.ingest_http
-    return http
-
-
-def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """The bearer-token check of this API."""
-    _http(request).guard(authorization)
-
+Ingest = Annotated[IngestRecords, Depends(running)]
+Settings = Annotated[IngestSettings, Depends(service_settings)]
 
 router = APIRouter(tags=["records"])
 
@@ -76,14 +59,14 @@ router = APIRouter(tags=["records"])
     summary="Submit a batch of customer activity and label records",
     dependencies=[Depends(require_token)],
     responses={
+        **error_responses(
+            400, 401, 413, 500, 503, e400="The body is not JSON or not {'records': [...]}"
+        ),
         422: {
             "model": BatchResponse,
             "description": "Some records were rejected; the "
             "valid ones were accepted (see each result).",
         },
-        400: {"description": "The body is not JSON or not {'records': [...]}"},
-        401: {"description": "Missing or invalid bearer token"},
-        413: {"description": "Body or batch larger than the configured limits"},
     },
     openapi_extra={
         "requestBody": {
@@ -92,10 +75,11 @@ router = APIRouter(tags=["records"])
         }
     },
 )
-async def post_records(request: Request) -> JSONResponse:
-    http = _http(request)
-    records = _records_of(await read_limited_body(request, http.max_body_bytes), http.max_batch)
-    outcome = await http.ingest(records)
+async def post_records(request: Request, ingest: Ingest, settings: Settings) -> JSONResponse:
+    records = _records_of(
+        await read_limited_body(request, settings.max_body_bytes), settings.max_batch
+    )
+    outcome = await ingest(records)
     body = _batch_response(outcome)
     code = status.HTTP_422_UNPROCESSABLE_CONTENT if body.rejected else status.HTTP_200_OK
     return JSONResponse(body.model_dump(), status_code=code)
@@ -134,17 +118,3 @@ def _batch_response(outcome: BatchOutcome) -> BatchResponse:
             for result in outcome.results
         ],
     )
-
-
-def raw_record_handler(ingest: IngestRecords) -> Any:
-    """Handler of the raw-records topic: one record per Kafka record; a record that fails
-    validation is dead-lettered with every field error in its reason."""
-
-    async def on_raw_record(envelope: Envelope[Any]) -> None:
-        outcome = await ingest([envelope.data])
-        rejected = [r for r in outcome.results if r.status == "rejected"]
-        if rejected:
-            reasons = "; ".join(f"{e.field}: {e.message}" for e in rejected[0].errors)
-            raise UnprocessableEvent(f"invalid record: {reasons}")
-
-    return on_raw_record

@@ -1,0 +1,1 @@
+"""The feature service's revisions (the branch ``feature`` of its database)."""

@@ -1,0 +1,1 @@
+"""The monitor's revisions (the branch ``monitor`` of its database)."""

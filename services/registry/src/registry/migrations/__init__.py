@@ -1,0 +1,1 @@
+"""The registry's revisions (the branch ``registry`` of its database)."""

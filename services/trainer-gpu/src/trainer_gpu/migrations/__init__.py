@@ -1,0 +1,1 @@
+"""The trainer's revisions (the branch ``trainer_gpu`` of its database)."""
