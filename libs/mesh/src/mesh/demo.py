@@ -154,6 +154,10 @@ class DemoPlan:
     """Delay between a customer's outcome and its label."""
     timeout_s: float = 300.0
     """Give up when the loop has not closed this long after the drift started."""
+    catch_up_timeout_s: float = 900.0
+    """Give up when the business's history since the last run is not in the features this
+    long after the catch-up started (its own budget: the feature service works through
+    minutes of backlog first, and more of them on a slower machine)."""
     seed: int = 42
     history_end: datetime | None = None
     """When the mesh's bootstrap history ended: the demo continues that business."""
@@ -362,7 +366,7 @@ async def _continue_business(endpoints: Endpoints, plan: DemoPlan, say: Say) -> 
         pass
     earlier = DemoState.load(plan.state)
     caught_up, started = max(plan.history_end, earlier.streamed_until), time.monotonic()
-    deadline = started + plan.timeout_s
+    deadline = started + plan.catch_up_timeout_s
     # The feature service materializes history about twice as fast as the business makes
     # it here, so each catch-up (send, then wait for the features) leaves about half the
     # previous gap behind. Once the gap is under five business days, the last one is sent
