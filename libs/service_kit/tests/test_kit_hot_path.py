@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -202,3 +203,14 @@ async def test_one_record_at_a_time_is_committed_as_soon_as_handled() -> None:
 def test_a_poll_that_would_never_yield_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         PollOptions(max_wait_ms=0)
+
+
+def test_every_dependency_the_kit_gives_routes_runs_on_the_event_loop() -> None:
+    """FastAPI runs a plain-function dependency in a worker thread: a thread hop per
+    request (the gateway's and ingest's hot paths take three of them)."""
+    from service_kit import running, service_settings
+    from service_kit.http import require_token
+    from service_kit.service_app import get_runtime
+
+    for dependency in (running, service_settings, require_token, get_runtime):
+        assert inspect.iscoroutinefunction(dependency), dependency.__name__

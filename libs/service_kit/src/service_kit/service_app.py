@@ -119,22 +119,24 @@ class _Running(Generic[C]):
         return run
 
 
-def running(request: Request) -> Any:
+async def running(request: Request) -> Any:
     """FastAPI dependency: the running service's components (503 before they are built).
-    Annotate it with the service's own type: ``Annotated[PromotionGate, Depends(running)]``."""
+    Annotate it with the service's own type: ``Annotated[PromotionGate, Depends(running)]``.
+    Async, as every dependency of the kit: FastAPI runs a plain function in a worker thread,
+    a thread hop per request."""
     components = request.app.state.components
     if components is None:
         raise DependencyNotReady("the service is not started yet")
     return components
 
 
-def service_settings(request: Request) -> Any:
+async def service_settings(request: Request) -> Any:
     """FastAPI dependency: the service's settings. Annotate it with the service's own
     type: ``Annotated[GatewaySettings, Depends(service_settings)]``."""
     return request.app.state.settings
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     """FastAPI dependency: the running service's runtime."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 _MEDIA_TYPES = {"html": "text/html; charset=utf-8", "json": "application/json"}
 
 
-def _reports(monitor: Annotated[Any, Depends(running)]) -> ReportArchive:
+async def _reports(monitor: Annotated[Any, Depends(running)]) -> ReportArchive:
     reports: ReportArchive = monitor.reports
     return reports
 
