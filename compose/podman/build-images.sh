@@ -6,6 +6,19 @@ set -euo pipefail
 BASE=${MLOPS_BASE_IMAGE:-localhost/mlops-base:bookworm}
 TAG=${MLOPS_IMAGE_TAG:-dev}
 SERVICES=(gateway ingest feature trainer-gpu registry predictor monitor retrain-trigger)
+# Every service image is compose/images/Dockerfile with SERVICE=<name> and these build
+# arguments, the ones docker-compose.yml passes (compose/tests checks that they agree and
+# match each service's settings: env_prefix, http_port).
+declare -A SERVICE_ARGS=(
+  [gateway]="ENV_PREFIX=GATEWAY_ HTTP_PORT=8700"
+  [ingest]="ENV_PREFIX=INGEST_ HTTP_PORT=8701"
+  [feature]="ENV_PREFIX=FEATURE_ HTTP_PORT=8702"
+  [trainer-gpu]="ENV_PREFIX=TRAINER_ HTTP_PORT=8703 NVIDIA_VISIBLE_DEVICES=all"
+  [registry]="ENV_PREFIX=REGISTRY_ HTTP_PORT=8704"
+  [predictor]="ENV_PREFIX=PREDICTOR_ HTTP_PORT=8710"
+  [monitor]="ENV_PREFIX=MONITOR_ HTTP_PORT=8705"
+  [retrain-trigger]="ENV_PREFIX=RETRAIN_TRIGGER_ HTTP_PORT=8706"
+)
 # pip inside the builds: the host's CA bundle, and this machine's local wheels, so that
 # `torch==2.13.0` resolves to the CPU wheel on disk (see README: Dependencies). PyPI is
 # then the only index: the CPU index of the Dockerfiles' default is not reachable here.
@@ -34,7 +47,12 @@ build() {  # build NAME [podman build arguments...]
 mkdir -p var/containers
 echo "building images (logs in var/containers/build-*.log)"
 for service in "${SERVICES[@]}"; do
-  build "mlops-$service" "${torch_args[@]}" -f "services/$service/Dockerfile" .
+  service_args=(--build-arg "SERVICE=$service")
+  read -ra pairs <<<"${SERVICE_ARGS[$service]}"
+  for pair in "${pairs[@]}"; do
+    service_args+=(--build-arg "$pair")
+  done
+  build "mlops-$service" "${torch_args[@]}" "${service_args[@]}" -f compose/images/Dockerfile .
 done
 build mlops-mlflow -f compose/mlflow/Dockerfile .
 build mlops-tansu -f compose/podman/tansu/Dockerfile compose/podman/tansu

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test-containers`: the compose mesh, really built and run on this machine with podman
 # (no Docker engine, no registry). Installs what it needs, builds the debootstrap base once,
-# builds every image from its Dockerfile, runs docker-compose.yml + the podman override with
-# podman-compose, smoke-tests it through the published ports, and always tears it down.
+# builds every image (the services' from compose/images/Dockerfile), runs docker-compose.yml
+# + the podman override with podman-compose, smoke-tests it through the published ports, and
+# always tears it down.
 # Run from the repository root. Heavy steps run under `nice -n 19` (shared machine).
 set -euo pipefail
 
