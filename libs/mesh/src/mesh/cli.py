@@ -1,5 +1,5 @@
-"""`mlops up | down | status | migrate | bootstrap | train | demo | simulate`: the embedded
-mesh from the command line."""
+"""`mlops up | down | status | migrate | bootstrap | train | demo | project | simulate`:
+the embedded mesh from the command line."""
 
 import argparse
 import asyncio
@@ -76,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo_command.add_argument("--stop", action="store_true", help="stop the demo mesh")
     commands.add_parser(
+        "project",
+        help="model projects: init from a CSV, check (see `mlops project --help`)",
+        add_help=False,
+    )
+    commands.add_parser(
         "simulate",
         help="stream simulated customers through ingest (see `mlops simulate --help`)",
         add_help=False,
@@ -85,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from simulator.cli import main as simulate  # imported only when asked for
 
         return int(simulate(rest))
+    if args.command == "project":
+        from mesh.project_commands import main as project  # imported only when asked for
+
+        return project(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
