@@ -18,11 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from mesh_under_test import MeshUnderTest, booted_mesh
+from mesh_under_test import ROOT, MeshUnderTest, booted_mesh
 
 from mesh.control import process_alive as alive
 from mesh.plan import SERVICES
+from mesh.project_commands import applied_projects
 from mlops_contracts import topics_to_create
+from mlops_projects import read_project
 
 EXPECTED_SERVICES = [
     *(spec.name for spec in SERVICES if not spec.replicated),
@@ -91,6 +93,13 @@ def test_topics_exist_as_catalogued_for_a_plain_kafka_client(mesh: MeshUnderTest
 
     partitions = asyncio.run(describe())
     assert partitions == {spec.name: spec.partitions for spec in topics_to_create()}
+
+
+def test_up_applied_the_churn_example_project(mesh: MeshUnderTest) -> None:
+    assert "project churn created as version 1" in mesh.up_output
+    applied = asyncio.run(applied_projects(mesh.bootstrap))
+    assert applied["churn"].version == 1
+    assert applied["churn"].project == read_project(ROOT / "examples" / "churn")
 
 
 def test_the_first_up_bootstrapped_a_champion(mesh: MeshUnderTest) -> None:

@@ -44,6 +44,8 @@ USER_NAMES: Mapping[str, str] = {EXTERNAL: "streaming-client"}
 GROUP_PREFIXES: Mapping[str, tuple[str, ...]] = {
     "predictor": ("predictor-",),
     "gateway": ("gateway-",),
+    # Every replica follows the projects topic in a group of its own.
+    "retrain-trigger": ("retrain-trigger-",),
     # Each keeps its own label log, read in a group of its own beside its main one.
     "trainer-gpu": ("trainer-gpu.",),
     "registry": ("registry.",),

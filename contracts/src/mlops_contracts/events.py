@@ -55,6 +55,7 @@ __all__ = [
     "PredictionStatus",
     "PredictorModelLoaded",
     "PredictorModelRefused",
+    "ProjectApplied",
     "RefusalReason",
     "RejectionReason",
     "TrainingFailed",
@@ -62,6 +63,8 @@ __all__ = [
     "TrainingReason",
     "TrainingRequested",
 ]
+
+from .projects import Project
 
 # --------------------------------------------------------------------------------------------
 # Constrained types shared by the events
@@ -788,6 +791,60 @@ class PerformanceDegraded(Event):
 
 
 # --------------------------------------------------------------------------------------------
+# Model projects
+# --------------------------------------------------------------------------------------------
+
+
+class ProjectApplied(Event):
+    """A model project was applied to the mesh (``mlops project apply``): every service
+    learns the project, and each new version of it, from this event.
+
+    Carried on a compacted topic keyed by the project's name: the newest version of every
+    project stays readable from the beginning of the topic, in every deployment.
+    """
+
+    event_type: ClassVar[str] = "mlops.project.applied.v1"
+    key_field: ClassVar[str] = "project_name"
+    description: ClassVar[str] = "A model project (or a new version of one) was applied."
+
+    project_name: ModelName = Field(description="The project's and its model's name (key).")
+    version: PositiveInt = Field(description="1 for a new project, then +1 per change.")
+    fingerprint: Sha256 = Field(description="sha256 of the whole project declaration.")
+    signature: Sha256 = Field(
+        description="sha256 of the model's input signature (features, types, categories, "
+        "label classes): versions with one signature serve one trained model."
+    )
+    project: Project = Field(description="The project, as its file declares it.")
+    applied_by: Text = Field(description="Who applied it (user@host, or a service).")
+    applied_at: AwareDatetime = Field(description="When it was applied.")
+
+    @classmethod
+    def of(
+        cls, project: Project, *, version: int, applied_by: str, applied_at: datetime
+    ) -> ProjectApplied:
+        """``project`` applied as ``version``, with its fingerprints."""
+        return cls(
+            project_name=project.name,
+            version=version,
+            fingerprint=project.fingerprint(),
+            signature=project.signature_fingerprint(),
+            project=project,
+            applied_by=applied_by,
+            applied_at=applied_at,
+        )
+
+    @model_validator(mode="after")
+    def _describes_its_project(self) -> Self:
+        if self.project.name != self.project_name:
+            raise ValueError(f"project {self.project.name!r} under the key {self.project_name!r}")
+        if self.fingerprint != self.project.fingerprint():
+            raise ValueError("fingerprint is not the sha256 of the project")
+        if self.signature != self.project.signature_fingerprint():
+            raise ValueError("signature is not the sha256 of the project's input signature")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------------
 
@@ -808,6 +865,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     PredictorModelRefused,
     DriftDetected,
     PerformanceDegraded,
+    ProjectApplied,
 )
 """Every event class, in catalogue order."""
 

@@ -34,6 +34,7 @@ from .events import (
     PredictionRequested,
     PredictorModelLoaded,
     PredictorModelRefused,
+    ProjectApplied,
     TrainingFailed,
     TrainingProgress,
     TrainingRequested,
@@ -311,6 +312,18 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="Per-window live performance from delayed labels; low volume, one partition.",
         producers=("monitor",),
         consumers=("retrain-trigger", "monitor"),
+    ),
+    TopicSpec(
+        name="projects",
+        partitions=1,
+        key_field="project_name",
+        event_types=(ProjectApplied,),
+        retention="compact",
+        description="The model projects (each project's newest version per key, compacted): "
+        "every service reads it from the beginning at start, then follows it; one partition "
+        "keeps every project's versions in order.",
+        producers=("client",),
+        consumers=("retrain-trigger",),
     ),
 )
 """The catalogue of topics, in the order of the event flow."""

@@ -14,6 +14,7 @@ from mesh.plan import (
     MLFLOW,
     SERVICES,
     invalid_service_settings,
+    mesh_environment,
     mesh_programs,
     migrate_databases,
     supervisord_config,
@@ -193,3 +194,14 @@ def test_migrate_upgrades_each_service_database_once(tmp_path: Path) -> None:
     )
     again = migrate_databases(programs, ["trainer-gpu"])
     assert again == ["trainer-gpu: at churn_labels_0001, trainer_gpu_0002 already"]
+
+
+def test_the_broker_guard_gets_settings_it_can_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = MeshSettings(
+        home=tmp_path, projects=(Path("examples/churn"), tmp_path / "credit"), day_seconds=3
+    )
+    for name, value in mesh_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    assert MeshSettings() == settings

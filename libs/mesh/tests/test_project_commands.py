@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
 from pathlib import Path
 
 import pytest
-from mlops_projects import read_project
 
 from mesh.cli import main
+from mlops_projects import read_project
 
 
 def test_init_writes_a_project_file_that_checks(
@@ -79,3 +81,52 @@ def test_check_lists_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "3 problems" in err
     for problem in ("fields.x.type:", "label.positive: is required", "extra: unknown key"):
         assert problem in err
+
+
+@pytest.mark.connected
+def test_apply_versions_a_project_on_the_broker_and_refuses_a_change_of_inputs(
+    tmp_path: Path, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"loans-{uuid.uuid4().hex[:6]}"
+    file = tmp_path / "project.yaml"
+    base = (
+        f"name: {name}\nentity: {{key: loan_id}}\n"
+        "fields: {age: {type: integer}, housing: {type: categorical, values: [own, rent]}}\n"
+        "label: {field: defaulted, positive: 'yes'}\n"
+    )
+    apply = ["project", "apply", str(tmp_path), "--broker", kafka_bootstrap]
+
+    file.write_text(base)
+    assert main(apply) == 0
+    assert f"project {name} created as version 1" in capsys.readouterr().out
+    assert main(apply) == 0
+    assert "is unchanged (version 1); nothing applied" in capsys.readouterr().out
+
+    file.write_text(base + "gate: {min_margin: 0.01}\nmonitoring: {drift_share: 0.3}\n")
+    assert main(apply) == 0
+    out = capsys.readouterr().out
+    assert f"project {name} updated to version 2 (gate, monitoring changed)" in out
+
+    file.write_text(base.replace("[own, rent]", "[own, rent, other]"))
+    assert main(apply) == 3
+    err = capsys.readouterr().err
+    assert "refused" in err
+    assert "feature housing: values ['own', 'rent'] -> ['own', 'rent', 'other']" in err
+
+    file.write_text(base.replace("integer", "int"))
+    assert main(apply) == 2
+    assert "fields.age.type" in capsys.readouterr().err
+
+    assert main(["project", "list", "--broker", kafka_bootstrap]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [name, "2", "2"] in [row[:3] for row in listed]
+
+
+def test_apply_says_when_the_mesh_cannot_be_reached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["project", "list", "--broker", f"127.0.0.1:{port}"]) == 1
+    assert f"cannot reach the mesh at 127.0.0.1:{port}" in capsys.readouterr().err

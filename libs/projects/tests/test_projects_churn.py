@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from mlops_projects import read_project
-
 from churn_features.domain import CATEGORICAL_FEATURES, DAY, ENTITY_JOIN_KEY, FEATURES
+from mlops_projects import read_project
 
 CHURN = Path(__file__).resolve().parents[3] / "examples" / "churn"
 _TYPES = {"int64": "integer", "float64": "numeric", "string": "categorical"}

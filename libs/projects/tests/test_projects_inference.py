@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from mlops_projects import InferenceError, infer_project, parse_project, render_project
 
 

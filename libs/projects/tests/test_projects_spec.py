@@ -6,8 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from mlops_contracts.projects import format_duration, parse_duration
 from mlops_projects import ProjectFileError, parse_project, read_project, render_project
-from mlops_projects.spec import format_duration, parse_duration
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 

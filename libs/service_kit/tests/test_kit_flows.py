@@ -32,6 +32,7 @@ from service_kit import (
 )
 from service_kit.dead_letters import ConsumedRecord
 from service_kit.in_memory import InMemoryKafka
+from service_kit.testing import eventually
 
 
 class FlowSettings(ServiceSettings):
@@ -73,14 +74,6 @@ def label(customer_id: str) -> LabelObserved:
         churned=False,
         observed_at=datetime.now(UTC),
     )
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager

@@ -25,18 +25,10 @@ from mlops_contracts import (
     topic_for,
 )
 from service_kit.in_memory import InMemoryKafka
-from service_kit.testing import TopicTap
+from service_kit.testing import TopicTap, eventually
 
 ACTIVITY = topic_for(CustomerActivityRecorded).name
 T0 = pd.Timestamp("2026-03-01", tz="UTC")
-
-
-async def eventually(condition: Callable[[], Any], within_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from ingest.settings import IngestSettings
 from mlops_contracts import WireRecord, topics_to_create
 from service_kit import ensure_topics
 from service_kit.in_memory import InMemoryKafka
-from service_kit.testing import TopicTap
+from service_kit.testing import TopicTap, eventually
 
 TOKEN = "test-token-0123456789"
 MODES = ["memory", pytest.param("real", marks=pytest.mark.connected)]
@@ -72,14 +72,6 @@ async def ingest_app(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
             yield client, app, Captured(tap)
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:

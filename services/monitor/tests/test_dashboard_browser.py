@@ -39,6 +39,7 @@ from mlops_contracts import (
     topics_to_create,
 )
 from service_kit import ensure_topics
+from service_kit.testing import eventually
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -71,14 +72,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from pydantic_settings import SettingsConfigDict
 from mlops_contracts import Envelope, Event, TrainingReason, TrainingSuppressed, WireRecord
 from service_kit import ServiceSettings
 from service_kit.in_memory import InMemoryKafka
-from service_kit.testing import TopicTap
+from service_kit.testing import TopicTap, eventually
 
 START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
@@ -62,14 +62,6 @@ def routes_app(feed: DashboardFeed, heartbeat_s: float = 15.0) -> FastAPI:
     app = FastAPI()
     mount_routes(app, feed, DashboardSettings(dashboard_heartbeat_s=heartbeat_s))
     return app
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

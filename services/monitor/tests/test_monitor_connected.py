@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from churn_features.training_set import labelled_set
 from mlops_contracts import DriftDetected, ModelTrained, PredictionMade, topics_to_create
 from model_store import CHAMPION
 from service_kit import ensure_topics
-from service_kit.testing import TopicTap
+from service_kit.testing import TopicTap, eventually
 
 pytestmark = pytest.mark.connected
 
@@ -78,14 +77,6 @@ async def test_the_reference_of_a_trained_version_is_its_training_sample(
         await asyncio.to_thread(source.load, model, missing)
     with pytest.raises(ReferenceUnavailable):
         await asyncio.to_thread(source.load, model, 999)
-
-
-async def eventually(condition: Callable[[], bool], within_s: float) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 async def test_predictions_on_the_real_broker_become_drift_events_against_the_mlflow_reference(

@@ -32,6 +32,7 @@ from mlops_contracts import (
 )
 from service_kit.in_memory import InMemoryKafka
 from service_kit.testing import TopicTap
+from service_kit.testing import eventually as wait_until
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 PREDICTIONS = topic_for(PredictionMade).name
@@ -187,12 +188,8 @@ async def running(app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, Collec
         await kafka.settled()
 
 
-async def eventually(condition: Callable[[], bool], within_s: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+async def eventually(condition: Callable[[], bool]) -> None:
+    await wait_until(condition, 60.0)
 
 
 async def test_a_window_is_checked_for_drift_judged_on_labels_and_emitted_once(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +29,7 @@ from mlops_contracts import (
 )
 from service_kit import ensure_topics
 from service_kit.in_memory import InMemoryKafka
-from service_kit.testing import TopicTap
+from service_kit.testing import TopicTap, apply_projects, eventually, project_applied
 
 TOKEN = "test-token-0123456789"
 MODES = ["memory", pytest.param("real", marks=pytest.mark.connected)]
@@ -103,6 +103,7 @@ async def mesh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     memory = None if real else InMemoryKafka()
     if real:
         await ensure_topics(bootstrap, topics_to_create())
+    await apply_projects(project_applied(f"churn-{suffix}"), memory=memory, bootstrap=bootstrap)
     app = create_app(settings, memory)
     transport = httpx.ASGITransport(app=app)
     client = httpx.AsyncClient(transport=transport, base_url="http://retrain-trigger")
@@ -110,14 +111,6 @@ async def mesh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     tap = TopicTap(topics, memory=memory, bootstrap=bootstrap if real else None)
     async with tap, app.router.lifespan_context(app), client:
         yield Mesh(app=app, client=client, model=f"churn-{suffix}", tap=tap)
-
-
-async def eventually(condition: Callable[[], object], within_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:
@@ -211,6 +204,28 @@ async def test_manual_trigger_needs_a_token_and_a_valid_small_body(mesh: Mesh) -
     assert (await mesh.client.get("/v1/decisions")).json()["decisions"] == []
     paths = (await mesh.client.get("/openapi.json")).json()["paths"]
     assert {"/v1/trigger", "/v1/decisions"} <= set(paths)
+
+
+async def test_a_model_no_project_declares_gets_a_404_until_its_project_is_applied(
+    mesh: Mesh,
+) -> None:
+    late = f"late-{mesh.model}"
+    body = {"model_name": late, "idempotency_key": "k-1"}
+    unknown = await mesh.client.post("/v1/trigger", json=body, headers=auth())
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"].startswith(f"no model project named '{late}' (applied: ")
+    assert mesh.model in unknown.json()["detail"]
+    decisions = await mesh.client.get("/v1/decisions", params={"model_name": late})
+    assert decisions.json()["decisions"] == []
+    # Applied while the service runs: learned from the projects topic, no restart.
+    await mesh.app.state.runtime.publisher.publish(project_applied(late))
+
+    async def accepted() -> bool:
+        answer = await mesh.client.post("/v1/trigger", json=body, headers=auth())
+        return answer.status_code == 200
+
+    await eventually(accepted)
+    assert mesh.requested == []  # only trainings of this fixture's own model are counted
 
 
 @pytest.mark.parametrize("mesh", ["memory"], indirect=True)

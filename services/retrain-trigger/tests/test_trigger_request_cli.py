@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from retrain_trigger.request import main
 
 from mlops_contracts import (
+    ProjectApplied,
     TrainingReason,
     TrainingRequested,
     TrainingSuppressed,
@@ -20,6 +21,7 @@ from mlops_contracts import (
     topic_for,
 )
 from service_kit import ensure_topics
+from service_kit.testing import apply_projects, project_applied
 
 TOPIC = topic_for(TrainingRequested)
 
@@ -53,23 +55,37 @@ def test_it_publishes_one_scheduled_request_with_a_window_that_leaves_a_holdout(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    asyncio.run(ensure_topics(kafka_bootstrap, [TOPIC, topic_for(TrainingSuppressed)]))
+    topics = [TOPIC, topic_for(TrainingSuppressed), topic_for(ProjectApplied)]
+    asyncio.run(ensure_topics(kafka_bootstrap, topics))
     monkeypatch.setenv("RETRAIN_TRIGGER_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("RETRAIN_TRIGGER_DATA_DIR", str(tmp_path))
-    key = f"retrain-schedule-{uuid.uuid4().hex[:8]}"
-    args = ["--idempotency-key", key, "--window-days", "20", "--holdout-days", "3"]
+    model = f"scheduled-{uuid.uuid4().hex[:8]}"
+    key = f"retrain-schedule-{model}"
+    args = [
+        "--model",
+        model,
+        "--idempotency-key",
+        key,
+        "--window-days",
+        "20",
+        "--holdout-days",
+        "3",
+    ]
+    assert main(args) == 2  # no project declares the model yet: nothing requested
+    assert f"no model project named '{model}'" in capsys.readouterr().err
+    asyncio.run(apply_projects(project_applied(model), bootstrap=kafka_bootstrap))
     assert main(args) == 0
     assert f"TrainingRequested {key} (schedule" in capsys.readouterr().out
     # The job retried (backoffLimit): the recorded decision, no second request.
     assert main(args) == 0
     [event] = asyncio.run(find(kafka_bootstrap, key))
     assert event.reason is TrainingReason.SCHEDULE
-    assert event.model_name == "churn"
+    assert event.model_name == model
     assert event.requested_by == "retrain-trigger.request"
     assert event.data_window_end - event.data_window_start == timedelta(days=20)
     assert event.requested_at - event.data_window_end == timedelta(days=3)
     # Another request while that training is in flight: held back, unless forced.
-    other = ["--idempotency-key", f"{key}-b", "--reason", "manual"]
+    other = ["--model", model, "--idempotency-key", f"{key}-b", "--reason", "manual"]
     assert main(other) == 3
     assert "training_in_flight" in capsys.readouterr().err
     assert main([*other, "--force"]) == 0  # the same key, forced: judged anew

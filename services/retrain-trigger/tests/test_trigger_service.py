@@ -4,6 +4,7 @@ restarts, crashes between record and publish, concurrent deciders, outcomes, lab
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,10 +28,11 @@ from mlops_contracts import (
     TrainingRequested,
     TrainingSuppressed,
 )
+from service_kit import ProjectCatalog, UnknownModelError
 from service_kit.database import create_engine
 from service_kit.outbox import Outbox
 from service_kit.schema import migrate
-from service_kit.testing import envelope
+from service_kit.testing import envelope, project_applied
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 POLICY = TriggerPolicy(
@@ -63,6 +65,7 @@ async def make_trigger(sqlite_url: str, recording_publisher: Any) -> AsyncIterat
             ledger=SqlTriggerLedger(engine, outbox),
             outbox=outbox,
             policy=policy,
+            projects=ProjectCatalog([project_applied("churn")]),
             clock=clock or Clock(),
         )
 
@@ -195,6 +198,19 @@ async def test_two_deciders_on_one_database_request_one_training(
     assert {s.reason for s in recording_publisher.events(TrainingSuppressed)} == {
         SuppressionReason.TRAINING_IN_FLIGHT
     }
+
+
+async def test_a_model_no_project_declares_is_refused_and_never_trained(
+    make_trigger: Factory, recording_publisher: Any
+) -> None:
+    trigger = make_trigger()
+    with pytest.raises(UnknownModelError, match="no model project named '9KKGy'"):
+        await trigger.on_explicit(ExplicitRequest(model_name="9KKGy", idempotency_key="k"))
+    stray = drift(1).model_copy(update={"model_name": "9KKGy"})  # from any Kafka client
+    for _ in range(POLICY.consecutive_drift_windows + 1):
+        assert await trigger.on_window(drift_signal(stray, f"e-{uuid.uuid4()}")) is None
+    assert recording_publisher.published == []
+    assert await trigger.recent(10, None) == []
 
 
 async def test_the_outcome_of_its_training_frees_the_next_request(

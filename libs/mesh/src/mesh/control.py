@@ -38,8 +38,10 @@ from mesh.plan import (
     mesh_programs,
     supervisord_config,
 )
+from mesh.project_commands import apply
 from mesh.settings import MeshSettings
 from mlops_contracts import topics_to_create
+from mlops_projects import ProjectFileError, read_project
 from service_kit import ensure_topics
 from service_kit.secrets import ensure_secret_file
 
@@ -245,6 +247,22 @@ class Mesh:
         self.say(
             f"broker ready on {self.settings.bootstrap_servers}; {len(created)} topics created"
         )
+        self._apply_projects()
+
+    def _apply_projects(self) -> None:
+        """Apply the mesh's default projects (churn): each service learns them from the
+        projects topic. On the embedded broker, whose topics live in memory, a restarted
+        mesh applies them again as version 1."""
+        for folder in self.settings.projects:
+            path = folder if folder.is_absolute() else self.cwd / folder
+            try:
+                project = read_project(path)
+            except ProjectFileError as error:
+                raise MeshError(f"the default project at {path} is not valid:\n{error}") from error
+            plan = asyncio.run(apply(project, self.settings.bootstrap_servers))
+            if plan.action == "refused":
+                raise MeshError(plan.summary(project.name))
+            self.say(plan.summary(project.name))
 
     def _start_tier(self, programs: list[Program]) -> None:
         rpc = _rpc(self.settings)

@@ -36,6 +36,7 @@ from mlops_contracts import (
     encode,
     topic_for,
 )
+from service_kit.kafka import read_from_start
 
 if TYPE_CHECKING:
     from simulator import Record, SimulationConfig
@@ -204,7 +205,7 @@ async def request_training(
         partitions = [TopicPartition(topic.name, 0) for topic in followed]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        await _publish(endpoints, request)
+        await publish(endpoints.bootstrap_servers, request)
         say(
             f"  training requested ({request.reason}, window {request.data_window_start:%Y-%m-%d}"
             f" .. {request.data_window_end:%Y-%m-%d}, key {request.idempotency_key})"
@@ -312,29 +313,9 @@ async def read_everything(bootstrap_servers: str, topics: Sequence[str]) -> Asyn
     """Every record of ``topics`` (those that exist, all partitions), from their start,
     until the broker has nothing more to give (Tansu's end offsets are unreliable, so the
     read stops after a second with no record)."""
-    consumer = topic_reader(bootstrap_servers)
-    await consumer.start()
-    try:
-        available = await consumer.topics()
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            if topic in available
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        idle = 0
-        while idle < 5:
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            idle = 0 if batches else idle + 1
-            for records in batches.values():
-                for record in records:
-                    yield record
-    finally:
-        await consumer.stop()
+    options = {"bootstrap_servers": bootstrap_servers}
+    async for record in read_from_start(options, topics, stop_at_end=False):
+        yield record
 
 
 def decode_record(record: object) -> Envelope[Event]:
@@ -343,9 +324,10 @@ def decode_record(record: object) -> Envelope[Event]:
     return decode(getattr(record, "value", b""), headers, key=getattr(record, "key", None))
 
 
-async def _publish(endpoints: Endpoints, request: TrainingRequested) -> None:
-    wire = encode(request, source="mlops-launcher", event_id=f"launcher:{uuid.uuid4()}")
-    producer = AIOKafkaProducer(bootstrap_servers=endpoints.bootstrap_servers, acks="all")
+async def publish(bootstrap_servers: str, event: Event) -> None:
+    """Publish ``event`` to its catalogue topic as the launcher (one producer, acks=all)."""
+    wire = encode(event, source="mlops-launcher", event_id=f"launcher:{uuid.uuid4()}")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(

@@ -301,9 +301,7 @@ def supervisord_config(
             f"priority={100 + program.tier * 10}\n"
             + (f"environment={environment}\n" if environment else "")
         )
-    guard_environment = _environment(
-        {f"MLOPS_MESH_{key.upper()}": str(value) for key, value in settings.model_dump().items()}
-    )
+    guard_environment = _environment(mesh_environment(settings))
     sections.append(
         f"[eventlistener:{GUARD}]\n"
         f"command={_escape(shlex.join([python, '-m', 'mesh.broker_guard']))}\n"
@@ -350,6 +348,17 @@ def invalid_service_settings(programs: list[Program]) -> list[str]:
                     field = ".".join(str(part) for part in problem["loc"]) or "(settings)"
                     problems.append(f"  {program.name}: {field}: {problem['msg']}")
     return problems
+
+
+def mesh_environment(settings: MeshSettings) -> dict[str, str]:
+    """``settings`` as the ``MLOPS_MESH_*`` variables that build them again (the broker
+    guard's; supervisord passes no quotes): lists of paths joined by ``os.pathsep``."""
+    return {
+        f"MLOPS_MESH_{key.upper()}": os.pathsep.join(value)
+        if isinstance(value, list)
+        else str(value)
+        for key, value in settings.model_dump(mode="json").items()
+    }
 
 
 @contextlib.contextmanager

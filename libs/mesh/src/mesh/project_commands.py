@@ -1,11 +1,22 @@
-"""`mlops project init | check`: a model project from a CSV, and its file checked."""
+"""`mlops project init | check | apply | list`: a model project from a CSV, its file
+checked, applied to a running mesh, and the applied projects listed."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
+import socket
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
+from mesh.model_loop import publish
+from mesh.settings import MeshSettings
+from mlops_contracts import ContractError, ProjectApplied, decode, topic_for
+from mlops_contracts.projects import Project
 from mlops_projects import (
     PROJECT_FILE,
     Feature,
@@ -17,6 +28,8 @@ from mlops_projects import (
     read_project,
     render_project,
 )
+from mlops_projects.applying import ApplyPlan, plan_apply
+from service_kit.kafka import read_from_start
 
 
 def main(argv: list[str]) -> int:
@@ -49,10 +62,39 @@ def main(argv: list[str]) -> int:
         "(where in the file, and why) when not.",
     )
     check.add_argument("path", type=Path, help="a project folder or its project.yaml")
+    apply = commands.add_parser(
+        "apply",
+        help="register a project (or a new version of it) with a running mesh",
+        description="Check the file, compare it with the version applied, and publish the "
+        "new version on the projects topic, where every service learns it (no restart). "
+        "Exit status 0 when applied or unchanged, 2 when the file has problems, 3 when the "
+        "change is refused (it changes the served model's inputs), 1 when the mesh cannot "
+        "be reached.",
+    )
+    apply.add_argument("path", type=Path, help="a project folder or its project.yaml")
+    listing = commands.add_parser("list", help="the projects applied to a running mesh")
+    for command in (apply, listing):
+        command.add_argument(
+            "--broker",
+            metavar="HOST:PORT",
+            help="the mesh's Kafka bootstrap servers (default: the embedded mesh's)",
+        )
     args = parser.parse_args(argv)
     if args.command == "init":
         return init_project(args)
-    return check_project(args.path)
+    if args.command == "check":
+        return check_project(args.path)
+    broker = args.broker or MeshSettings().bootstrap_servers
+    try:
+        if args.command == "apply":
+            return asyncio.run(apply_project(args.path, broker))
+        return asyncio.run(list_projects(broker))
+    except (KafkaError, OSError) as error:
+        print(
+            f"mlops project {args.command}: cannot reach the mesh at {broker}: {error}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def init_project(args: argparse.Namespace) -> int:
@@ -131,4 +173,63 @@ def check_project(path: Path) -> int:
         f"(positive: {project.label.positive}); input signature "
         f"{project.signature_fingerprint()[:12]}"
     )
+    return 0
+
+
+async def applied_projects(broker: str) -> dict[str, ProjectApplied]:
+    """The newest applied version of every project on the mesh's projects topic."""
+    newest: dict[str, ProjectApplied] = {}
+    options = {"bootstrap_servers": broker}
+    async for record in read_from_start(options, [topic_for(ProjectApplied).name]):
+        try:
+            event = decode(
+                record.value, record.headers, key=record.key, expected_types=ProjectApplied
+            ).data
+        except ContractError:
+            continue  # the services skip it too (logged there)
+        known = newest.get(event.project_name)
+        if known is None or event.version > known.version:
+            newest[event.project_name] = event
+    return newest
+
+
+async def apply_project(path: Path, broker: str) -> int:
+    """`mlops project apply`."""
+    try:
+        project = read_project(path)
+    except ProjectFileError as error:
+        print(error, file=sys.stderr)
+        return 2
+    plan = await apply(project, broker)
+    print(plan.summary(project.name), file=sys.stderr if plan.action == "refused" else sys.stdout)
+    return 3 if plan.action == "refused" else 0
+
+
+async def apply(project: Project, broker: str) -> ApplyPlan:
+    """Apply ``project`` to the mesh at ``broker``: what :func:`plan_apply` decides, and
+    the new version published when there is one."""
+    current = (await applied_projects(broker)).get(project.name)
+    plan = plan_apply(
+        project,
+        current,
+        applied_by=f"{getpass.getuser()}@{socket.gethostname()}",
+        now=datetime.now(UTC),
+    )
+    if plan.event is not None:
+        await publish(broker, plan.event)
+    return plan
+
+
+async def list_projects(broker: str) -> int:
+    """`mlops project list`."""
+    projects = await applied_projects(broker)
+    if not projects:
+        print("no project applied yet (mlops project apply PATH)")
+        return 0
+    print(f"{'project':<24} {'version':>7}  {'features':>8}  {'applied at':<20}  applied by")
+    for name, event in sorted(projects.items()):
+        print(
+            f"{name:<24} {event.version:>7}  {len(event.project.inputs):>8}  "
+            f"{event.applied_at:%Y-%m-%d %H:%M:%S}  {event.applied_by}"
+        )
     return 0

@@ -1,10 +1,19 @@
 """Where the embedded mesh listens and keeps its files (env prefix ``MLOPS_MESH_``)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _path_list(value: object) -> object:
+    """``MLOPS_MESH_PROJECTS=examples/churn:projects/credit`` (``os.pathsep``-separated)."""
+    if isinstance(value, str):
+        return tuple(Path(part) for part in value.split(os.pathsep) if part)
+    return value
 
 
 class MeshSettings(BaseSettings):
@@ -39,6 +48,12 @@ class MeshSettings(BaseSettings):
         "drain time (HTTP grace + consumer graceful timeout, 15 s each by default).",
     )
 
+    projects: Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_path_list)] = Field(
+        default=(Path("examples/churn"),),
+        description="Model project folders applied on every `up` (relative to the directory "
+        "`up` runs in), separated by `:` in the environment; the churn example is the "
+        "embedded default.",
+    )
     bootstrap: bool = Field(
         default=True,
         description="On `up`, when the registry has no champion, simulate history, train and "

@@ -1,6 +1,6 @@
 """Model projects: a user's table, label and model, declared in one file.
 
-- :mod:`mlops_projects.spec`: the project (schema, features, label, model, gate,
+- :mod:`mlops_contracts.projects`: the project (schema, features, label, model, gate,
   monitoring, retraining) and its validation;
 - :mod:`mlops_projects.files`: reading a project file (every problem at once) and writing
   one a person can edit;
@@ -9,16 +9,7 @@
 - :mod:`mlops_projects.values`: how a table's cells are read.
 """
 
-from mlops_projects.files import (
-    PROJECT_FILE,
-    ProjectFileError,
-    parse_project,
-    project_file,
-    read_project,
-    render_project,
-)
-from mlops_projects.inference import Column, Inference, InferenceError, infer_project
-from mlops_projects.spec import (
+from mlops_contracts.projects import (
     Entity,
     Feature,
     Gate,
@@ -30,6 +21,15 @@ from mlops_projects.spec import (
     RecordField,
     Retraining,
 )
+from mlops_projects.files import (
+    PROJECT_FILE,
+    ProjectFileError,
+    parse_project,
+    project_file,
+    read_project,
+    render_project,
+)
+from mlops_projects.inference import Column, Inference, InferenceError, infer_project
 
 __all__ = [
     "PROJECT_FILE",

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mlops_projects.spec import Problem, Project, cross_problems
+from mlops_contracts.projects import Problem, Project, cross_problems
 
 PROJECT_FILE = "project.yaml"
 """The project file's name in a project folder (``projects/NAME/project.yaml``)."""

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_projects.spec import Entity, Label, Project, RecordField
+from mlops_contracts.projects import Entity, Label, Project, RecordField
 from mlops_projects.values import as_boolean, as_integer, as_number, as_time, is_missing
 
 MAX_CATEGORIES = 50

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from mlops_projects.spec import RecordField
+from mlops_contracts.projects import RecordField
 
 Value = float | int | bool | str
 """A record field's value: numeric -> float, integer -> int, boolean -> bool,

@@ -12,6 +12,7 @@ from service_kit.consumption import (
 from service_kit.dead_letters import DeadLetters
 from service_kit.idempotency import InMemoryProcessedEvents, ProcessedEvents, SqlProcessedEvents
 from service_kit.kafka import BATCH_WAIT_MS, Kafka, KafkaClient, PollOptions, ensure_topics
+from service_kit.projects import ProjectCatalog, UnknownModelError
 from service_kit.publishing import BatchPublisher, EventPublisher, Outgoing, Publisher
 from service_kit.runtime import DependencyNotReady, ServiceRuntime, every
 from service_kit.service_app import running, service_app, service_settings
@@ -35,12 +36,14 @@ __all__ = [
     "Outgoing",
     "PollOptions",
     "ProcessedEvents",
+    "ProjectCatalog",
     "Publisher",
     "RetryPolicy",
     "ServiceRuntime",
     "ServiceSettings",
     "SqlProcessedEvents",
     "Subscription",
+    "UnknownModelError",
     "UnprocessableEvent",
     "UnprocessableEvents",
     "batches",

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from service_kit.projects import UnknownModelError
 from service_kit.runtime import DependencyNotReady
 from service_kit.secrets import ensure_secret_file
 from service_kit.settings import BearerTokenAccess, ServiceSettings
@@ -109,11 +110,14 @@ def too_large(message: str) -> HTTPException:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer a dependency that is not ready with 503, and any unexpected failure with a
-    500, both in the :class:`ErrorOut` shape."""
+    """Answer a dependency that is not ready with 503, a model no project declares with
+    404, and any unexpected failure with a 500, all in the :class:`ErrorOut` shape."""
 
     async def not_ready(_request: Request, error: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=503)
+
+    async def unknown_model(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404)
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.error(
@@ -127,4 +131,5 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(DependencyNotReady, not_ready)
+    app.add_exception_handler(UnknownModelError, unknown_model)
     app.add_exception_handler(Exception, unexpected)

@@ -103,6 +103,9 @@ class InMemoryKafka:
     def failing_subscriptions(self) -> list[str]:
         return []
 
+    async def read_topic(self, topic: str) -> list[Record]:
+        return list(self.topics.get(topic, ()))
+
     async def ensure_topics(self, specs: Iterable[TopicSpec]) -> list[str]:
         created = [spec.name for spec in specs if spec.name not in self.topics]
         for name in created:

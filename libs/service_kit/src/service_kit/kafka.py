@@ -28,7 +28,7 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -109,6 +109,10 @@ class Kafka(Protocol):
 
     def failing_subscriptions(self) -> list[str]:
         """The subscriptions whose last poll failed, each with why."""
+
+    async def read_topic(self, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+        """Every record of ``topic`` from its start, in no consumer group (a compacted
+        topic read whole at start); empty when the topic does not exist."""
 
 
 def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
@@ -235,6 +239,9 @@ class KafkaClient:
 
     def failing_subscriptions(self) -> list[str]:
         return [f"{loop.name}: {loop.failure}" for loop in self._loops if loop.failure]
+
+    async def read_topic(self, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+        return [record async for record in read_from_start(self._options, [topic])]
 
 
 class _PollLoop:
@@ -373,6 +380,52 @@ async def _quietly(closing: Awaitable[None], what: str) -> None:
         logger.warning("%s was interrupted", what)
     except Exception:
         logger.warning("%s failed", what, exc_info=True)
+
+
+async def read_from_start(
+    options: dict[str, Any],
+    topics: Sequence[str],
+    *,
+    idle_polls: int = 5,
+    stop_at_end: bool = True,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topics`` (those that exist, all partitions) from their start, in
+    no consumer group. Stops after ``idle_polls`` polls of 200 ms in a row brought nothing,
+    or, with ``stop_at_end``, at the first empty poll once every partition reached the end
+    offset it had when the read began (the embedded broker may report an end offset short
+    of the last batch: the empty poll is what says nothing is left)."""
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50, **options
+    )
+    try:
+        await consumer.start()
+        available = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            if topic in available
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions) if stop_at_end else {}
+        idle = 0
+        while idle < idle_polls:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            idle = 0 if batches else idle + 1
+            for records in batches.values():
+                for record in records:
+                    yield record
+            if (
+                stop_at_end
+                and not batches
+                and all([await consumer.position(p) >= end for p, end in ends.items()])
+            ):
+                return
+    finally:
+        await _quietly(consumer.stop(), "closing a topic reader")
 
 
 def _text(value: bytes | None) -> str | None:

@@ -20,6 +20,7 @@ from service_kit.dead_letters import DeadLetters
 from service_kit.idempotency import SqlProcessedEvents
 from service_kit.kafka import Kafka, KafkaClient
 from service_kit.outbox import Outbox
+from service_kit.projects import ProjectCatalog
 from service_kit.publishing import EventPublisher
 from service_kit.schema import KIT, Migrations, Revisions, migrate
 from service_kit.settings import ServiceSettings
@@ -74,6 +75,7 @@ class ServiceRuntime:
         self._background: dict[str, BackgroundWork] = {"prune old ids and events": self._prune}
         self._tasks: list[asyncio.Task[None]] = []
         self._outbox: Outbox | None = None
+        self._projects: ProjectCatalog | None = None
 
     @property
     def outbox(self) -> Outbox:
@@ -83,6 +85,16 @@ class ServiceRuntime:
             self._outbox = Outbox(self.engine, self.publisher)
             self.run_in_background("outbox relay", self._outbox.run)
         return self._outbox
+
+    async def projects(self) -> ProjectCatalog:
+        """The model projects applied to the mesh (only in a service that uses them): read
+        whole from the projects topic on the first call (in ``build``, so the service
+        starts knowing them), then followed from :meth:`start_consuming` on."""
+        if self._projects is None:
+            catalog = await ProjectCatalog.load(self.kafka)
+            self.subscribe(catalog.follow(), catalog)
+            self._projects = catalog
+        return self._projects
 
     def subscribe(self, subscription: Subscription[C], components: C) -> EventConsumer:
         """Run ``subscription`` with the handler it takes from ``components`` (from

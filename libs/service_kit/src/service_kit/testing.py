@@ -6,16 +6,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from mlops_contracts import Envelope, Event, decode
+from mlops_contracts import Envelope, Event, ProjectApplied, decode, encode
+from mlops_contracts.projects import Entity, Label, Project, RecordField
 from service_kit.in_memory import InMemoryKafka
+
+
+async def eventually(
+    condition: Callable[[], object], within_s: float = 30.0, *, every_s: float = 0.05
+) -> None:
+    """Wait until ``condition()`` (a plain or an async function) is truthy; AssertionError
+    after ``within_s``."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within_s:g} s")
+        await asyncio.sleep(every_s)
 
 
 class TopicTap:
@@ -107,3 +126,42 @@ def envelope(
         correlation_id=correlation_id,
         data=event,
     )
+
+
+def project_applied(name: str, *, version: int = 1) -> ProjectApplied:
+    """A small project named ``name`` as applied to the mesh (one numeric field)."""
+    project = Project(
+        name=name,
+        entity=Entity(key="id"),
+        fields={"x": RecordField(type="numeric")},
+        label=Label(field="y", positive="1"),
+    )
+    return applied(project, version=version)
+
+
+def applied(project: Project, *, version: int = 1) -> ProjectApplied:
+    """``project`` as ``mlops project apply`` publishes it."""
+    return ProjectApplied.of(
+        project, version=version, applied_by="test", applied_at=datetime.now(UTC)
+    )
+
+
+async def apply_projects(
+    *events: ProjectApplied, memory: InMemoryKafka | None = None, bootstrap: str | None = None
+) -> None:
+    """Put ``events`` on the projects topic of ``memory`` or of the broker at ``bootstrap``
+    (before a service starts: it starts knowing them)."""
+    wires = [encode(event, source="test", event_id=f"test-{uuid.uuid4().hex}") for event in events]
+    if memory is not None:
+        for wire in wires:
+            memory.append(wire.topic, wire.value, key=wire.key, headers=wire.headers)
+        return
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for wire in wires:
+            await producer.send_and_wait(
+                wire.topic, wire.value, key=wire.key, headers=list(wire.headers)
+            )
+    finally:
+        await producer.stop()

@@ -35,6 +35,7 @@ async def build(settings: RetrainTriggerSettings, runtime: ServiceRuntime) -> Re
         ledger=SqlTriggerLedger(runtime.engine, runtime.outbox),
         outbox=runtime.outbox,
         policy=settings.policy(),
+        projects=await runtime.projects(),
     )
 
 

@@ -25,7 +25,7 @@ from retrain_trigger.adapters.ledger import StoredDecision
 from retrain_trigger.domain.policy import ExplicitRequest, Outcome
 from retrain_trigger.main import build
 from retrain_trigger.settings import RetrainTriggerSettings
-from service_kit import ServiceRuntime
+from service_kit import ServiceRuntime, UnknownModelError
 
 REQUESTED_BY = "retrain-trigger.request"
 
@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     try:
         stored = asyncio.run(decide_and_publish(settings, request))
+    except UnknownModelError as error:
+        print(f"retrain_trigger.request: {error}", file=sys.stderr)
+        return EXIT_INVALID
     except Exception as error:  # any failure to reach the database or the broker: say so
         print(f"retrain_trigger.request: not published: {error}", file=sys.stderr)
         return EXIT_NOT_PUBLISHED

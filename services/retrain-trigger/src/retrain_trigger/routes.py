@@ -124,7 +124,7 @@ router = APIRouter(tags=["retraining"])
             "model": DecisionOut,
             "description": "Suppressed: a training is in flight (send force=true)",
         },
-        **error_responses(401, 413, 422, 500, 503),
+        **error_responses(401, 404, 413, 422, 500, 503, e404="No model project of that name"),
     },
     openapi_extra={
         "requestBody": {

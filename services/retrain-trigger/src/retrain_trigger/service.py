@@ -40,6 +40,7 @@ from retrain_trigger.domain.policy import (
     training_finished,
 )
 from service_kit.outbox import Outbox
+from service_kit.projects import ProjectCatalog
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class RetrainTrigger:
     ledger: SqlTriggerLedger
     outbox: Outbox
     policy: TriggerPolicy
+    projects: ProjectCatalog
+    """The applied model projects: a request for a model none declares is refused."""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # ---------------------------------------------------------------- signals
@@ -103,8 +106,11 @@ class RetrainTrigger:
         """A performance window -> the policy."""
         await self.on_window(performance_signal(envelope.data, envelope.id))
 
-    async def on_window(self, window: WindowSignal) -> StoredDecision:
-        """Judge a drift or performance window (once, whatever replays it)."""
+    async def on_window(self, window: WindowSignal) -> StoredDecision | None:
+        """Judge a drift or performance window (once, whatever replays it); None (logged)
+        for a model no project declares: it is never trained."""
+        if not self._declared(window.model_name, window.decision_id):
+            return None
         return await self._decide(
             window.decision_id,
             window.model_name,
@@ -115,7 +121,9 @@ class RetrainTrigger:
 
     async def on_explicit(self, request: ExplicitRequest) -> StoredDecision:
         """Judge a manual or scheduler-job request (once per idempotency key; a forced
-        retry of a key whose request went out returns that request)."""
+        retry of a key whose request went out returns that request).
+        :class:`~service_kit.UnknownModelError` when no project declares the model."""
+        self.projects.project(request.model_name)
         if request.force:
             plain = await self.ledger.decision(replace(request, force=False).decision_id)
             if plain is not None and plain.decision.outcome is Outcome.REQUESTED:
@@ -128,10 +136,10 @@ class RetrainTrigger:
 
     async def on_schedule(self, model_name: str) -> StoredDecision | None:
         """Judge the current schedule slot of ``model_name`` (once per slot); None when the
-        schedule is off."""
+        schedule is off or no project declares the model."""
         now = self.clock()
         slot = schedule_slot(self.policy, now)
-        if slot is None:
+        if slot is None or not self._declared(model_name, "schedule"):
             return None
         return await self._decide(
             schedule_decision_id(model_name, slot),
@@ -140,6 +148,15 @@ class RetrainTrigger:
                 self.policy, state, now, new_labels=new_labels
             ),
         )
+
+    def _declared(self, model_name: str, signal: str) -> bool:
+        if model_name in self.projects:
+            return True
+        logger.warning(
+            "a signal about a model no project declares; ignored",
+            extra={"model_name": model_name, "signal": signal},
+        )
+        return False
 
     # ---------------------------------------------------------------- outcomes
 

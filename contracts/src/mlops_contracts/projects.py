@@ -83,13 +83,14 @@ Duration = Annotated[
 class Section(BaseModel):
     """A part of the project file: frozen, and a key it does not know is an error."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class RecordField(Section):
     """One field of the entity's records."""
 
     type: FieldType
+    """numeric (a float), integer, boolean, or categorical (one of `values`)."""
     values: tuple[str, ...] | None = Field(
         default=None, description="Every value a categorical field may take."
     )
@@ -98,6 +99,7 @@ class RecordField(Section):
         default=None, description="The CSV header, when it is not the field's name."
     )
     description: str = ""
+    """What the field means (documentation only)."""
 
     @model_validator(mode="after")
     def _values_for_categories(self) -> Self:
@@ -115,8 +117,11 @@ class Entity(Section):
     """What a record, a label and a prediction are about (a customer, an applicant...)."""
 
     key: FieldName
+    """The name of the entity id in records, labels and predictions (e.g. customer_id)."""
     column: ColumnName | None = None
+    """The CSV header of the key, when it is not `key`."""
     description: str = ""
+    """What an entity is (documentation only)."""
 
 
 class Feature(Section):
@@ -124,10 +129,14 @@ class Feature(Section):
     records) over the window of event time that ends at the prediction point."""
 
     name: FieldName
+    """The feature's name: a model input and a Feast field."""
     field: FieldName | None = Field(default=None, description="The record field it reads.")
     aggregate: Aggregate = "latest"
+    """latest: the field's value in the newest record; sum, count, mean, min, max: over `window`."""
     window: Duration | None = None
+    """The window of event time before the prediction point an aggregate covers."""
     description: str = ""
+    """What the feature means (documentation only)."""
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
@@ -148,7 +157,9 @@ class Label(Section):
     """The outcome the model predicts, observed some time after the prediction point."""
 
     field: FieldName
+    """The label's name in label records."""
     column: ColumnName | None = None
+    """The CSV header of the label, when it is not `field`."""
     positive: str = Field(description="The label value the model scores the probability of.")
     negative: str | None = Field(
         default=None,
@@ -206,21 +217,31 @@ class ModelSettings(Section):
     """The built-in PyTorch tabular network and how it is trained."""
 
     kind: Literal["mlp"] = "mlp"
+    """The built-in network: a multi-layer perceptron over scaled numbers and one-hot categories."""
     hidden_sizes: tuple[Annotated[int, Field(ge=1, le=4096)], ...] = (64, 32)
+    """Hidden layer widths."""
     max_epochs: int = Field(default=30, ge=1, le=1000)
+    """Most epochs of a training run."""
     patience: int = Field(default=4, ge=1, description="Epochs without a better validation AUC.")
     batch_size: int = Field(default=512, ge=8, le=65536)
+    """Examples per optimisation step."""
     learning_rate: float = Field(default=2e-3, gt=0, lt=1)
+    """AdamW learning rate."""
     validation_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    """Share of each class held out for early stopping."""
     min_training_rows: int = Field(default=200, ge=10)
+    """Fewer labelled rows in the data window fail the run."""
     seed: int = 7
+    """Seed of the split, the initialisation and the shuffling."""
 
 
 class Gate(Section):
     """When a newly trained version replaces the champion."""
 
     metric: Literal["roc_auc", "pr_auc", "log_loss", "accuracy"] = "roc_auc"
+    """The metric challenger and champion are compared on (log_loss: lower is better)."""
     min_margin: float = Field(default=0.0, ge=0.0, le=1.0)
+    """How much better than the champion a challenger must be (0: at least as good)."""
     min_metric: float | None = Field(
         default=0.6, description="The bar a version must reach, champion or not."
     )
@@ -228,6 +249,7 @@ class Gate(Section):
         default=timedelta(days=2), description="The newest labels, kept out of training."
     )
     holdout_min_rows: int = Field(default=100, ge=1)
+    """Fewer fresh labelled rows: rejected, nothing compared."""
 
 
 DriftMethod = Literal["wasserstein", "ks", "psi", "jensenshannon", "chisquare", "kl_div", "z"]
@@ -237,52 +259,77 @@ class Monitoring(Section):
     """The monitor's windows, its drift tests and its live performance check."""
 
     window: Duration = Field(default=timedelta(seconds=60), gt=timedelta(0))
+    """Length of a monitoring window of predictions."""
     window_min_size: int = Field(default=200, ge=1)
+    """Windows with fewer predictions are not judged."""
     numeric_method: DriftMethod = "wasserstein"
+    """Drift test of numeric features (Evidently stat test)."""
     numeric_threshold: float = Field(default=0.1, gt=0)
+    """Threshold of the numeric test."""
     categorical_method: DriftMethod = "jensenshannon"
+    """Drift test of categorical features (Evidently stat test)."""
     categorical_threshold: float = Field(default=0.1, gt=0)
+    """Threshold of the categorical test."""
     methods: dict[FieldName, DriftMethod] = Field(
         default_factory=dict, description="A drift test per feature, where not the default."
     )
     drift_share: float = Field(default=0.15, gt=0, le=1)
+    """Share of drifted features at or above which a window is drifted."""
     performance_metric: Literal["roc_auc", "accuracy"] = "roc_auc"
+    """The live metric judged per window from delayed labels."""
     performance_min_value: float = Field(default=0.65, ge=0, le=1)
+    """Below this the window's performance is degraded."""
     performance_min_labels: int = Field(default=100, ge=1)
+    """Labelled predictions a window needs to be judged."""
 
 
 class Retraining(Section):
     """When the retrain trigger asks for a training of this project's model."""
 
     consecutive_drift_windows: int = Field(default=3, ge=1)
+    """Drifted windows in a row that request a training."""
     consecutive_degraded_windows: int = Field(default=2, ge=1)
+    """Degraded windows in a row that request a training."""
     cooldown: Duration = timedelta(minutes=60)
+    """No new request this long after a training finished."""
     schedule: Duration | None = Field(default=None, description="Also train this often.")
     min_new_labels: int = Field(default=100, ge=0)
+    """Labels observed since the last training needed for a new one."""
     data_window: Duration = Field(default=timedelta(days=30), gt=timedelta(0))
+    """Length of a training's data window."""
 
 
 class Project(Section):
     """A model project, as its file declares it (see the module's docstring)."""
 
     name: ProjectName
+    """The project's name, and its registered model's."""
     description: str = ""
+    """What the model predicts (documentation only)."""
     task: Task = "binary_classification"
+    """binary_classification (the field lets other tasks follow without a format change)."""
     entity: Entity
+    """What records, labels and predictions are about."""
     time_column: ColumnName | None = Field(
         default=None,
         description="The column of each row's event time: the table is a history. "
         "Empty: a snapshot (each row is its entity's record as of the load).",
     )
     fields: dict[FieldName, RecordField] = Field(min_length=1)
+    """The record's fields, by name."""
     features: tuple[Feature, ...] = Field(
         default=(), description="Empty: the latest value of every field."
     )
     label: Label
+    """The outcome the model predicts."""
     model: ModelSettings = ModelSettings()
+    """The network and its training."""
     gate: Gate = Gate()
+    """When a new version replaces the champion."""
     monitoring: Monitoring = Monitoring()
+    """The monitor's windows, drift tests and performance check."""
     retraining: Retraining = Retraining()
+    """When the retrain trigger requests a training."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
