@@ -283,6 +283,14 @@ class PredictionRequested(Event):
         ),
     )
     requested_at: AwareDatetime = Field(description="When the client made the request.")
+    model_name: ModelName | None = Field(
+        default=None,
+        description=(
+            "The model (model project) to score with; a model no project declares is "
+            "answered with error `invalid_request`. Absent: the predictors' default model "
+            "(churn)."
+        ),
+    )
 
 
 class PredictionMade(Event):

@@ -323,7 +323,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         "every service reads it from the beginning at start, then follows it; one partition "
         "keeps every project's versions in order.",
         producers=("client",),
-        consumers=("retrain-trigger",),
+        consumers=("predictor", "gateway", "retrain-trigger"),
     ),
 )
 """The catalogue of topics, in the order of the event flow."""

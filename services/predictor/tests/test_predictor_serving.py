@@ -25,6 +25,8 @@ from mlops_contracts import (
     RefusalReason,
 )
 from model_store import CHAMPION
+from service_kit import ProjectCatalog
+from service_kit.testing import project_applied
 
 pytestmark = pytest.mark.connected
 
@@ -77,6 +79,8 @@ def replica(parts: Any, model: str) -> tuple[ModelSlot, ModelSwapper, Predictor]
         features=parts.features,
         publisher=parts.publisher,
         replica_id="predictor-t",
+        model_name=model,
+        projects=ProjectCatalog([project_applied(model), project_applied("income")]),
         clock=lambda: parts.history.end,
     )
     return slot, swapper, predictor
@@ -103,8 +107,13 @@ async def test_requests_are_scored_by_the_champion_or_answered_with_the_reason(
         request(model_plane, "nobody"),
         request(model_plane, known, features={"tenure_months": "ten"}),
         request(model_plane, known, deadline=model_plane.history.end - timedelta(seconds=1)),
+        request(model_plane, known, model_name=model),
+        request(model_plane, known, model_name="income"),
+        request(model_plane, known, model_name="9KKGy"),
     ]
-    ok, overridden, unknown, invalid, late = await predictor.answer(requests)
+    ok, overridden, unknown, invalid, late, named, other, undeclared = await predictor.answer(
+        requests
+    )
 
     assert ok.status is PredictionStatus.OK
     assert ok.model_version == trained.model_version
@@ -118,9 +127,16 @@ async def test_requests_are_scored_by_the_champion_or_answered_with_the_reason(
     assert invalid.error_code is PredictionErrorCode.INVALID_REQUEST
     assert "'tenure_months' must be a finite number" in (invalid.error_reason or "")
     assert late.error_code is PredictionErrorCode.DEADLINE_EXCEEDED
-    assert [a.request_id for a in (ok, overridden, unknown, invalid, late)] == [
-        r.request_id for r in requests
-    ]
+    assert named.status is PredictionStatus.OK
+    assert (named.model_name, named.score) == (model, ok.score)
+    assert other.error_code is PredictionErrorCode.MODEL_UNAVAILABLE
+    assert f"model income is applied, but these predictors serve {model} only" in (
+        other.error_reason or ""
+    )
+    assert undeclared.error_code is PredictionErrorCode.INVALID_REQUEST
+    assert "no model project named '9KKGy'" in (undeclared.error_reason or "")
+    answered = (ok, overridden, unknown, invalid, late, named, other, undeclared)
+    assert [a.request_id for a in answered] == [r.request_id for r in requests]
 
 
 def envelope(data: Any, correlation_id: str | None = None) -> Envelope[Any]:

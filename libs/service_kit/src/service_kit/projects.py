@@ -15,11 +15,16 @@ from collections.abc import Iterable
 from mlops_contracts import ContractError, Envelope, ProjectApplied, decode, topic_for
 from mlops_contracts.projects import Project
 from service_kit.kafka import Kafka
+from service_kit.settings import ServiceSettings
 from service_kit.subscriptions import Subscription, broadcast, each
 
 logger = logging.getLogger(__name__)
 
 PROJECTS_TOPIC = topic_for(ProjectApplied)
+
+
+def _replica_group(settings: ServiceSettings) -> str:
+    return f"{broadcast(settings)}.projects"
 
 
 class UnknownModelError(LookupError):
@@ -65,9 +70,14 @@ class ProjectCatalog:
 
     def follow(self) -> Subscription[ProjectCatalog]:
         """The subscription that keeps this catalogue current: every replica reads every
-        project (a group of its own), deduplicated here by version."""
+        project, in a group of its own (``<service>-<instance>.projects``, beside any other
+        group of the replica, so its joins never pause another consumer), deduplicated
+        here by version."""
         return each(
-            PROJECTS_TOPIC, lambda catalog: catalog.on_applied, group=broadcast, idempotent=False
+            PROJECTS_TOPIC,
+            lambda catalog: catalog.on_applied,
+            group=_replica_group,
+            idempotent=False,
         )
 
     async def on_applied(self, envelope: Envelope[ProjectApplied]) -> None:

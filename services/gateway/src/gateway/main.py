@@ -13,13 +13,15 @@ from service_kit import Kafka, ServiceRuntime, batches, service_app
 
 
 async def build(settings: GatewaySettings, runtime: ServiceRuntime) -> PendingReplies:
-    """This instance's reply topic (created unless it exists) and its waiting requests."""
+    """This instance's reply topic (created unless it exists), its waiting requests and
+    the applied model projects."""
     replies = reply_topic_spec(settings.reply_instance)
     await runtime.kafka.ensure_topics([replies])
     return PendingReplies(
         publisher=runtime.publisher,
         reply_topic=replies.name,
         metrics=GatewayMetrics.register(runtime.metrics),
+        projects=await runtime.projects(),
     )
 
 

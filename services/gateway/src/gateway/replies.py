@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.metrics import GatewayMetrics
 from mlops_contracts import Envelope, PredictionMade, PredictionRequested
-from service_kit import Publisher
+from service_kit import ProjectCatalog, Publisher
 
 
 class DeadlineExceeded(TimeoutError):
@@ -26,6 +26,8 @@ class PendingReplies:
     publisher: Publisher
     reply_topic: str
     metrics: GatewayMetrics
+    projects: ProjectCatalog
+    """The applied model projects: the models a request may name."""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     waiting: dict[str, asyncio.Future[PredictionMade]] = field(default_factory=dict)
 
@@ -34,9 +36,10 @@ class PendingReplies:
         customer_id: str,
         features: dict[str, float | int | str | bool] | None,
         deadline: timedelta,
+        model_name: str | None = None,
     ) -> PredictionMade:
-        """Publish one PredictionRequested and wait for its answer (``DeadlineExceeded``
-        after ``deadline``)."""
+        """Publish one PredictionRequested (for ``model_name``, or the predictors' default
+        model) and wait for its answer (``DeadlineExceeded`` after ``deadline``)."""
         request_id = f"gw-{uuid.uuid4().hex}"
         now = self.clock()
         future: asyncio.Future[PredictionMade] = asyncio.get_running_loop().create_future()
@@ -50,6 +53,7 @@ class PendingReplies:
                     reply_to=self.reply_topic,
                     deadline=now + deadline,
                     requested_at=now,
+                    model_name=model_name,
                 ),
                 correlation_id=request_id,
             )

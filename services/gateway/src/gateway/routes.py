@@ -1,4 +1,5 @@
-"""``POST /v1/predict``: synchronous predictions over Kafka request/reply."""
+"""``POST /v1/models/{name}/predict`` and ``POST /v1/predict`` (the default model, churn):
+synchronous predictions over Kafka request/reply."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -51,6 +52,31 @@ class PredictBatchIn(BaseModel):
     requests: list[PredictIn] = Field(min_length=1)
 
 
+class EntityPredictIn(BaseModel):
+    """One prediction of a model project: an entity, optionally with inline features."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity_id: str = Field(
+        min_length=1, max_length=200, pattern=r"^\S+$", description="The entity to score."
+    )
+    features: dict[str, FeatureValue] | None = Field(
+        default=None, description="Inline values overriding the online features."
+    )
+
+
+class EntityPredictBatchIn(BaseModel):
+    """Several predictions of one model in one call, answered in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[EntityPredictIn] = Field(min_length=1)
+
+
+Wanted = tuple[str, dict[str, FeatureValue] | None]
+"""One prediction asked for: the entity id and its inline features."""
+
+
 class PredictionsOut(BaseModel):
     """The answers of a batch, in request order (each ok or with its error)."""
 
@@ -63,11 +89,27 @@ Settings = Annotated[GatewaySettings, Depends(service_settings)]
 router = APIRouter(tags=["predictions"])
 
 
-@router.post(
-    "/v1/predict",
-    summary="Score one customer, or a batch",
-    dependencies=[Depends(require_token)],
-    responses={
+def _body(single: type[BaseModel], batch: type[BaseModel]) -> dict[str, object]:
+    """The OpenAPI request body: one prediction or a batch, every schema inline."""
+    item = single.model_json_schema()
+    many = {
+        "title": batch.__name__,
+        "description": batch.__doc__,
+        "type": "object",
+        "properties": {"requests": {"type": "array", "items": item, "minItems": 1}},
+        "required": ["requests"],
+        "additionalProperties": False,
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": [item, many]}}},
+        }
+    }
+
+
+def _responses(e404: str) -> dict[int | str, dict[str, object]]:
+    return {
         200: {"description": "The prediction (one), or every answer (batch)"},
         **error_responses(
             401,
@@ -77,37 +119,66 @@ router = APIRouter(tags=["predictions"])
             500,
             503,
             504,
-            e404="Unknown customer (one)",
+            e404=e404,
             e422="Invalid body (field errors), or invalid/missing features (one)",
             e503="No model is served yet, or the gateway is not started",
         ),
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            PredictIn.model_json_schema(),
-                            PredictBatchIn.model_json_schema(),
-                        ]
-                    }
-                }
-            },
-        }
-    },
+    }
+
+
+@router.post(
+    "/v1/models/{model_name}/predict",
+    summary="Score one entity, or a batch, with a model project's champion",
+    dependencies=[Depends(require_token)],
+    responses=_responses("No model project of that name, or unknown entity (one)"),
+    openapi_extra=_body(EntityPredictIn, EntityPredictBatchIn),
+)
+async def predict_with(
+    request: Request,
+    replies: Replies,
+    settings: Settings,
+    model_name: Annotated[
+        str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    ],
+) -> JSONResponse:
+    """Answers carry ``entity_id``, the model's name and version, the score and label (or
+    the error)."""
+    replies.projects.project(model_name)  # 404 for a model no project declares
+    body = await read_limited_body(request, settings.max_body_bytes)
+    items, single = _parse(body, settings.max_batch, EntityPredictIn, EntityPredictBatchIn)
+    return await _answer(replies, settings, items, single, model_name)
+
+
+@router.post(
+    "/v1/predict",
+    summary="Score one customer, or a batch, with the default model (churn)",
+    dependencies=[Depends(require_token)],
+    responses=_responses("Unknown customer (one)"),
+    openapi_extra=_body(PredictIn, PredictBatchIn),
 )
 async def predict(request: Request, replies: Replies, settings: Settings) -> JSONResponse:
     body = await read_limited_body(request, settings.max_body_bytes)
-    items, single = _parse(body, settings.max_batch)
+    items, single = _parse(body, settings.max_batch, PredictIn, PredictBatchIn)
+    return await _answer(replies, settings, items, single, None)
+
+
+async def _answer(
+    replies: PendingReplies,
+    settings: GatewaySettings,
+    items: list[Wanted],
+    single: bool,
+    model_name: str | None,
+) -> JSONResponse:
     deadline = timedelta(milliseconds=settings.deadline_ms)
     metrics = replies.metrics
     metrics.in_flight.inc(len(items))
     started = time.perf_counter()
     try:
         answers = await asyncio.gather(
-            *(replies.request(item.customer_id, item.features, deadline) for item in items),
+            *(
+                replies.request(entity, features, deadline, model_name)
+                for entity, features in items
+            ),
             return_exceptions=True,
         )
     finally:
@@ -126,7 +197,10 @@ async def predict(request: Request, replies: Replies, settings: Settings) -> JSO
             )
         elif isinstance(answer, PredictionMade):
             metrics.outcomes.labels(answer.status.value).inc()
-            outs.append(answer.model_dump(mode="json", exclude_none=True))
+            out = answer.model_dump(mode="json", exclude_none=True)
+            if model_name is not None:  # a model project's answer names its entity
+                out = {"entity_id": out.pop("customer_id"), **out}
+            outs.append(out)
         else:
             raise answer  # an unexpected failure: a 500, logged
     if not single:
@@ -138,23 +212,32 @@ async def predict(request: Request, replies: Replies, settings: Settings) -> JSO
     return JSONResponse(only, status_code=code)
 
 
-def _parse(body: bytes, max_batch: int) -> tuple[list[PredictIn], bool]:
+def _parse(
+    body: bytes, max_batch: int, single: type[BaseModel], batch: type[BaseModel]
+) -> tuple[list[Wanted], bool]:
     """The predictions asked for, and whether it was a single one. A JSON object with a
-    ``requests`` field is a batch; anything else is validated as one prediction."""
+    ``requests`` field is a ``batch``; anything else is validated as one ``single``."""
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):  # not JSON: let the model report it as a 422
         parsed = None
     try:
         if isinstance(parsed, dict) and "requests" in parsed:
-            batch = PredictBatchIn.model_validate(parsed)
-            if len(batch.requests) > max_batch:
+            items = batch.model_validate(parsed).requests  # type: ignore[attr-defined]
+            if len(items) > max_batch:
                 raise too_large(
-                    f"batch of {len(batch.requests)} predictions exceeds the limit of {max_batch}"
+                    f"batch of {len(items)} predictions exceeds the limit of {max_batch}"
                 )
-            return batch.requests, False
+            return [_wanted(item) for item in items], False
         if parsed is None:
-            return [PredictIn.model_validate_json(body)], True
-        return [PredictIn.model_validate(parsed)], True
+            return [_wanted(single.model_validate_json(body))], True
+        return [_wanted(single.model_validate(parsed))], True
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False)) from None
+
+
+def _wanted(item: BaseModel) -> Wanted:
+    if isinstance(item, EntityPredictIn):
+        return item.entity_id, item.features
+    assert isinstance(item, PredictIn)
+    return item.customer_id, item.features

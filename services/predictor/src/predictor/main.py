@@ -32,6 +32,8 @@ async def build(settings: PredictorSettings, runtime: ServiceRuntime) -> Replica
             features=features,
             publisher=runtime.publisher,
             replica_id=settings.instance_id,
+            model_name=settings.model_name,
+            projects=await runtime.projects(),
         ),
         swapper=ModelSwapper(
             slot=slot,

@@ -28,7 +28,14 @@ from mlops_contracts import (
 from model_store import CHAMPION, ModelStore, ModelStoreError, ModelVersionInfo
 from predictor.decoding import InvalidPredictionRequest
 from predictor.domain.feature_rows import Refusal, feature_row
-from service_kit import BatchPublisher, DependencyNotReady, Outgoing, Publisher
+from service_kit import (
+    BatchPublisher,
+    DependencyNotReady,
+    Outgoing,
+    ProjectCatalog,
+    Publisher,
+    UnknownModelError,
+)
 
 if TYPE_CHECKING:
     from churn_features.domain import OnlineFeatures
@@ -64,6 +71,9 @@ class Predictor:
     features: CustomerFeatureStore
     publisher: BatchPublisher
     replica_id: str
+    model_name: str
+    """The model these predictors serve (a request naming another is answered an error)."""
+    projects: ProjectCatalog
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def serve(self, envelopes: Sequence[Envelope[Any]]) -> None:
@@ -122,6 +132,8 @@ class Predictor:
                     f"{request.deadline.isoformat()}",
                     started,
                 )
+            elif request.model_name not in (None, self.model_name):
+                answers[index] = self._not_served(request, started)
             elif serving is None:
                 answers[index] = self._error(
                     request.request_id,
@@ -200,6 +212,20 @@ class Predictor:
 
     async def _online(self, customer_ids: set[str]) -> OnlineFeatures:
         return await asyncio.to_thread(self.features.online, sorted(customer_ids))
+
+    def _not_served(self, request: PredictionRequested, started: float) -> PredictionMade:
+        """The answer to a request for a model these predictors do not serve."""
+        name = request.model_name or ""
+        if name in self.projects:
+            code = PredictionErrorCode.MODEL_UNAVAILABLE
+            reason = (
+                f"model {name} is applied, but these predictors serve {self.model_name} only "
+                "(serving every project's champion is not built yet)"
+            )
+        else:
+            code = PredictionErrorCode.INVALID_REQUEST
+            reason = str(UnknownModelError(name, self.projects.names))
+        return self._error(request.request_id, request.customer_id, code, reason, started)
 
     def _error(
         self,
