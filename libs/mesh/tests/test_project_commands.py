@@ -130,3 +130,23 @@ def test_apply_says_when_the_mesh_cannot_be_reached(
         port = probe.getsockname()[1]
     assert main(["project", "list", "--broker", f"127.0.0.1:{port}"]) == 1
     assert f"cannot reach the mesh at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_check_with_data_reports_each_rejected_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "project.yaml").write_text(
+        "name: p\nentity: {key: id}\nfields: {x: {type: numeric}}\n"
+        "label: {field: y, positive: '1'}\n"
+    )
+    table = tmp_path / "t.csv"
+    table.write_text("id,x,y\na,1.5,1\nb,oops,0\nc,2,\n")
+    assert main(["project", "check", str(tmp_path), "--data", str(table)]) == 2
+    captured = capsys.readouterr()
+    assert f"{table}: 3 rows: 2 accepted (1 with a label, 1 positive), 1 rejected" in captured.out
+    assert "line 3: x: 'oops' is not a number" in captured.err
+    table.write_text("id,x,y\na,1.5,1\n")
+    assert main(["project", "check", str(tmp_path), "--data", str(table)]) == 0
+    table.write_text("id,y\na,1\n")
+    assert main(["project", "check", str(tmp_path), "--data", str(table)]) == 2
+    assert "no column x (the project's fields)" in capsys.readouterr().err

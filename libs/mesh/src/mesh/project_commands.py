@@ -29,6 +29,7 @@ from mlops_projects import (
     render_project,
 )
 from mlops_projects.applying import ApplyPlan, plan_apply
+from mlops_projects.loading import Rejected, TableError, read_rows
 from service_kit.kafka import read_from_start
 
 
@@ -57,11 +58,18 @@ def main(argv: list[str]) -> int:
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     check = commands.add_parser(
         "check",
-        help="validate a project file: every problem at once",
-        description="Exit status 0 when the file is a valid project, 2 with every problem "
-        "(where in the file, and why) when not.",
+        help="validate a project file (and a table's rows): every problem at once",
+        description="Exit status 0 when the file is a valid project (and every row of "
+        "--data fits it), 2 with every problem (where in the file, and why; each rejected "
+        "row's line and reasons) when not.",
     )
     check.add_argument("path", type=Path, help="a project folder or its project.yaml")
+    check.add_argument(
+        "--data",
+        type=Path,
+        metavar="FILE",
+        help="also check a table's rows against the project (each bad row: line, reason)",
+    )
     apply = commands.add_parser(
         "apply",
         help="register a project (or a new version of it) with a running mesh",
@@ -83,7 +91,7 @@ def main(argv: list[str]) -> int:
     if args.command == "init":
         return init_project(args)
     if args.command == "check":
-        return check_project(args.path)
+        return check_project(args.path, args.data)
     broker = args.broker or MeshSettings().bootstrap_servers
     try:
         if args.command == "apply":
@@ -159,8 +167,8 @@ def format_inference(inference: Inference) -> str:
     return "\n".join(lines)
 
 
-def check_project(path: Path) -> int:
-    """`mlops project check`."""
+def check_project(path: Path, data: Path | None = None) -> int:
+    """`mlops project check`: the file, and with ``data`` a table's rows."""
     try:
         project = read_project(path)
     except ProjectFileError as error:
@@ -173,7 +181,38 @@ def check_project(path: Path) -> int:
         f"(positive: {project.label.positive}); input signature "
         f"{project.signature_fingerprint()[:12]}"
     )
-    return 0
+    return 0 if data is None else check_rows(project, data)
+
+
+SHOWN_REJECTIONS = 20
+
+
+def check_rows(project: Project, data: Path) -> int:
+    """Every row of ``data`` read for ``project``: a summary, the first rejected rows with
+    their line and reasons; exit status 2 when any row is rejected."""
+    accepted = labelled = positive = 0
+    rejected: list[Rejected] = []
+    try:
+        for row in read_rows(project, data, loaded_at=datetime.now(UTC)):
+            if isinstance(row, Rejected):
+                rejected.append(row)
+                continue
+            accepted += 1
+            if row.outcome is not None:
+                labelled += 1
+                positive += row.outcome.positive
+    except TableError as error:
+        print(f"mlops project check: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{data}: {accepted + len(rejected)} rows: {accepted} accepted ({labelled} with a "
+        f"label, {positive} positive), {len(rejected)} rejected"
+    )
+    for rejection in rejected[:SHOWN_REJECTIONS]:
+        print(f"  {rejection}", file=sys.stderr)
+    if len(rejected) > SHOWN_REJECTIONS:
+        print(f"  ... and {len(rejected) - SHOWN_REJECTIONS} more", file=sys.stderr)
+    return 2 if rejected else 0
 
 
 async def applied_projects(broker: str) -> dict[str, ProjectApplied]:
