@@ -26,7 +26,7 @@ Example = Callable[[type[Event]], Event]
 
 
 def test_registry_has_every_event_once() -> None:
-    assert len(EVENT_TYPES) == len(ALL_EVENTS) == 17
+    assert len(EVENT_TYPES) == len(ALL_EVENTS) == 19
     assert set(EVENT_TYPES.values()) == set(ALL_EVENTS)
     for type_name, cls in EVENT_TYPES.items():
         assert cls.event_type == type_name

@@ -46,6 +46,7 @@ GROUP_PREFIXES: Mapping[str, tuple[str, ...]] = {
     "gateway": ("gateway-",),
     # Every replica follows the projects topic in a group of its own.
     "retrain-trigger": ("retrain-trigger-",),
+    "ingest": ("ingest-",),
     # Each keeps its own label log, read in a group of its own beside its main one.
     "trainer-gpu": ("trainer-gpu.",),
     "registry": ("registry.",),

@@ -47,6 +47,7 @@ __all__ = [
     "ModelPromoted",
     "ModelRejected",
     "ModelTrained",
+    "OutcomeObserved",
     "PerformanceDegraded",
     "Plan",
     "PredictionErrorCode",
@@ -56,6 +57,7 @@ __all__ = [
     "PredictorModelLoaded",
     "PredictorModelRefused",
     "ProjectApplied",
+    "RecordObserved",
     "RefusalReason",
     "RejectionReason",
     "TrainingFailed",
@@ -803,6 +805,60 @@ class PerformanceDegraded(Event):
 # --------------------------------------------------------------------------------------------
 
 
+RecordValue = float | int | bool | str | None
+"""A record field's value: a number, an integer, a boolean, a category, or missing."""
+
+
+class RecordObserved(Event):
+    """A record of a model project's entity, validated against the project's fields
+    (ingest -> the services that compute its features)."""
+
+    event_type: ClassVar[str] = "mlops.record.observed.v1"
+    key_field: ClassVar[str] = "entity_id"
+    description: ClassVar[str] = "A record of a model project's entity was validated."
+
+    record_id: Identifier = Field(
+        description="Producer-chosen unique id of the record; re-sending it creates no duplicate."
+    )
+    project: ModelName = Field(description="The model project the record belongs to.")
+    project_version: PositiveInt = Field(
+        description="The version of the project the record was validated against."
+    )
+    entity_id: Identifier = Field(description="The entity the record is about (record key).")
+    observed_at: AwareDatetime = Field(description="Event time: when the values were true.")
+    values: dict[Name, RecordValue] = Field(
+        description="Every field of the project: its value, or null when missing."
+    )
+
+
+class OutcomeObserved(Event):
+    """The observed label of a model project's entity, arriving later than the
+    predictions (ingest -> training, the gate, live performance)."""
+
+    event_type: ClassVar[str] = "mlops.outcome.observed.v1"
+    key_field: ClassVar[str] = "entity_id"
+    description: ClassVar[str] = "The label of a model project's entity was observed."
+
+    record_id: Identifier = Field(
+        description="Producer-chosen unique id of the record; re-sending it creates no duplicate."
+    )
+    project: ModelName = Field(description="The model project the label belongs to.")
+    entity_id: Identifier = Field(description="The entity the label is about (record key).")
+    positive: bool = Field(description="True when the label is the project's positive value.")
+    observed_at: AwareDatetime = Field(description="Label time: when the outcome became known.")
+    as_of: AwareDatetime | None = Field(
+        default=None,
+        description="The prediction point the outcome is about: training joins the features "
+        "as of this time. Absent: observed_at. Never after observed_at.",
+    )
+
+    @model_validator(mode="after")
+    def _decided_before_observed(self) -> Self:
+        if self.as_of is not None:
+            _check_window(self.as_of, self.observed_at, "as_of .. observed_at")
+        return self
+
+
 class ProjectApplied(Event):
     """A model project was applied to the mesh (``mlops project apply``): every service
     learns the project, and each new version of it, from this event.
@@ -874,6 +930,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     DriftDetected,
     PerformanceDegraded,
     ProjectApplied,
+    RecordObserved,
+    OutcomeObserved,
 )
 """Every event class, in catalogue order."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -101,6 +102,32 @@ class RecordField(Section):
     description: str = ""
     """What the field means (documentation only)."""
 
+    def check(self, value: object) -> float | int | bool | str | None:
+        """``value`` (as JSON carries it) as this field's value; None when absent and not
+        required. ValueError with the reason when it does not fit."""
+        if value is None:
+            if self.required:
+                raise ValueError("is required")
+            return None
+        fits = False
+        match self.type:
+            case "numeric":
+                fits = isinstance(value, int | float) and not isinstance(value, bool)
+                fits = fits and math.isfinite(float(value))  # type: ignore[arg-type]
+            case "integer":
+                fits = isinstance(value, int) and not isinstance(value, bool)
+                fits = fits or (isinstance(value, float) and value.is_integer())
+                value = int(value) if fits else value  # type: ignore[call-overload]
+            case "boolean":
+                fits = isinstance(value, bool)
+            case "categorical":
+                if isinstance(value, str) and self.values and value not in self.values:
+                    raise ValueError(f"{value!r} is not one of {', '.join(self.values)}")
+                fits = isinstance(value, str)
+        if not fits:
+            raise ValueError(f"{value!r} is not {_A_TYPE[self.type]}")
+        return value  # type: ignore[return-value]
+
     @model_validator(mode="after")
     def _values_for_categories(self) -> Self:
         if self.type == "categorical":
@@ -111,6 +138,14 @@ class RecordField(Section):
         elif self.values is not None:
             raise ValueError(f"only categorical fields list values, not {self.type} ones")
         return self
+
+
+_A_TYPE = {
+    "numeric": "a number",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "categorical": "a category (text)",
+}
 
 
 class Entity(Section):
@@ -357,6 +392,22 @@ class Project(Section):
         if feature.aggregate == "mean" or (feature.aggregate != "latest" and source == "boolean"):
             return "numeric"
         return source
+
+    def check_values(
+        self, values: Mapping[str, object]
+    ) -> tuple[dict[str, float | int | bool | str | None], list[Problem]]:
+        """A record's ``values`` checked against the fields: the values (every field, None
+        where absent), and every problem as (field, reason)."""
+        checked: dict[str, float | int | bool | str | None] = {}
+        problems: list[Problem] = [
+            (name, "no such field in the project") for name in values if name not in self.fields
+        ]
+        for name, field in self.fields.items():
+            try:
+                checked[name] = field.check(values.get(name))
+            except ValueError as error:
+                problems.append((name, str(error)))
+        return checked, problems
 
     def input_signature(self) -> dict[str, Any]:
         """What a trained model's input depends on: each feature's name, computation, type

@@ -29,12 +29,14 @@ from .events import (
     ModelPromoted,
     ModelRejected,
     ModelTrained,
+    OutcomeObserved,
     PerformanceDegraded,
     PredictionMade,
     PredictionRequested,
     PredictorModelLoaded,
     PredictorModelRefused,
     ProjectApplied,
+    RecordObserved,
     TrainingFailed,
     TrainingProgress,
     TrainingRequested,
@@ -323,7 +325,27 @@ TOPICS: tuple[TopicSpec, ...] = (
         "every service reads it from the beginning at start, then follows it; one partition "
         "keeps every project's versions in order.",
         producers=("client",),
-        consumers=("predictor", "gateway", "retrain-trigger"),
+        consumers=("ingest", "predictor", "gateway", "retrain-trigger"),
+    ),
+    TopicSpec(
+        name="records",
+        partitions=6,
+        key_field="entity_id",
+        event_types=(RecordObserved,),
+        retention=30 * _DAY,
+        description="Validated records of every model project, keyed by entity (per-entity "
+        "order): what the project's features are computed from. Kept 30 days.",
+        producers=("ingest",),
+    ),
+    TopicSpec(
+        name="outcomes",
+        partitions=6,
+        key_field="entity_id",
+        event_types=(OutcomeObserved,),
+        retention=30 * _DAY,
+        description="Observed labels of every model project, keyed by entity: training sets, "
+        "the gate's holdout and live performance. Kept 30 days, longer than any label delay.",
+        producers=("ingest",),
     ),
 )
 """The catalogue of topics, in the order of the event flow."""

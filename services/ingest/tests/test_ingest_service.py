@@ -11,6 +11,7 @@ import pytest
 from ingest.service import IngestRecords, event_id_for
 
 from mlops_contracts import Event
+from service_kit import ProjectCatalog
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -38,7 +39,11 @@ class FakeLedger:
 def make() -> tuple[IngestRecords, FakeSink, FakeLedger]:
     sink, ledger = FakeSink(), FakeLedger()
     ingest = IngestRecords(
-        sink=sink, ledger=ledger, clock=lambda: NOW, max_clock_skew=timedelta(minutes=5)
+        sink=sink,
+        ledger=ledger,
+        clock=lambda: NOW,
+        max_clock_skew=timedelta(minutes=5),
+        projects=ProjectCatalog(),
     )
     return ingest, sink, ledger
 
@@ -80,6 +85,7 @@ async def test_failed_publish_remembers_nothing_so_a_retry_resends(activity: Any
         ledger=ledger,
         clock=lambda: NOW,
         max_clock_skew=timedelta(minutes=5),
+        projects=ProjectCatalog(),
     )
     with pytest.raises(ConnectionError):  # the client sees the failure and retries
         await ingest([activity(record_id="a", observed_at=NOW.isoformat())])

@@ -1,5 +1,5 @@
-"""`mlops up | down | status | migrate | bootstrap | train | demo | project | simulate`:
-the embedded mesh from the command line."""
+"""`mlops up | down | status | migrate | bootstrap | train | demo | project | load |
+simulate`: the embedded mesh from the command line."""
 
 import argparse
 import asyncio
@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     commands.add_parser(
+        "load",
+        help="a table's rows through ingest as a project's records and labels "
+        "(see `mlops load --help`)",
+        add_help=False,
+    )
+    commands.add_parser(
         "simulate",
         help="stream simulated customers through ingest (see `mlops simulate --help`)",
         add_help=False,
@@ -90,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         from simulator.cli import main as simulate  # imported only when asked for
 
         return int(simulate(rest))
+    if args.command == "load":
+        from mesh.load_command import main as load  # imported only when asked for
+
+        return load(rest)
     if args.command == "project":
         from mesh.project_commands import main as project  # imported only when asked for
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 import httpx
 
-from simulator.records import Record
+IngestRecord = Mapping[str, Any]
+"""A record as ingest takes it (a JSON object: the simulator's records, a project's records)."""
 
 RECORDS_PATH = "/v1/records"
 MAX_BODY_BYTES = 1024 * 1024
@@ -78,7 +79,7 @@ class RecordSink(Protocol):
     max_batch: int | None
     """Largest batch the sink has learnt it can take (None: no limit known)."""
 
-    async def send(self, records: Sequence[Record]) -> BatchOutcome:
+    async def send(self, records: Sequence[IngestRecord]) -> BatchOutcome:
         """Deliver ``records``; raise :class:`IngestError` when it cannot."""
         ...
 
@@ -96,7 +97,7 @@ class JsonLinesSink:
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
 
-    async def send(self, records: Sequence[Record]) -> BatchOutcome:
+    async def send(self, records: Sequence[IngestRecord]) -> BatchOutcome:
         self._stream.writelines(
             json.dumps(record, separators=(",", ":")) + "\n" for record in records
         )
@@ -144,19 +145,19 @@ class HttpIngestSink:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def send(self, records: Sequence[Record]) -> BatchOutcome:
+    async def send(self, records: Sequence[IngestRecord]) -> BatchOutcome:
         body = _encode(records)
         if len(body) > self._max_body_bytes and len(records) > 1:
             return await self._send_halves(records)
         return await self._post(records, body)
 
-    async def _send_halves(self, records: Sequence[Record]) -> BatchOutcome:
+    async def _send_halves(self, records: Sequence[IngestRecord]) -> BatchOutcome:
         middle = len(records) // 2
         outcome = await self.send(records[:middle])
         outcome.add(await self.send(records[middle:]))
         return outcome
 
-    async def _post(self, records: Sequence[Record], body: bytes) -> BatchOutcome:
+    async def _post(self, records: Sequence[IngestRecord], body: bytes) -> BatchOutcome:
         retries = 0
         while True:
             try:
@@ -222,7 +223,7 @@ class HttpIngestSink:
             await self._sleep(delay)
 
 
-def _encode(records: Sequence[Record]) -> bytes:
+def _encode(records: Sequence[IngestRecord]) -> bytes:
     return json.dumps({"records": list(records)}, separators=(",", ":")).encode()
 
 
@@ -240,7 +241,7 @@ def _snippet(response: httpx.Response, limit: int = 300) -> str:
     return text[:limit] + ("..." if len(text) > limit else "") if text else "(empty body)"
 
 
-def _outcome(response: httpx.Response, records: Sequence[Record]) -> BatchOutcome:
+def _outcome(response: httpx.Response, records: Sequence[IngestRecord]) -> BatchOutcome:
     """Read ingest's batch answer; tolerate a 422 in another shape (a framework's validation
     error) by counting the whole batch as rejected with whatever detail it gives."""
     try:

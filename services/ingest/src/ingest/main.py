@@ -17,12 +17,14 @@ RAW_RECORDS = "customer.records.raw"
 
 
 async def build(settings: IngestSettings, runtime: ServiceRuntime) -> IngestRecords:
-    """Validation against the contracts, the record-id ledger, the publisher."""
+    """Validation against the contracts and the applied projects, the record-id ledger,
+    the publisher."""
     return IngestRecords(
         sink=runtime.publisher,
         ledger=SqlRecordLedger(runtime.processed),
         clock=lambda: datetime.now(UTC),
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
+        projects=await runtime.projects(),
     )
 
 
@@ -31,8 +33,9 @@ def create_app(settings: IngestSettings, kafka: Kafka | None = None) -> FastAPI:
     return service_app(
         settings,
         title="ingest",
-        description="Validates customer activity and delayed churn labels and publishes them "
-        "as CustomerActivityRecorded / LabelObserved events keyed by customer id.",
+        description="Validates the records and labels of every model project (and the churn "
+        "example's activity and labels) and publishes them as RecordObserved / "
+        "OutcomeObserved (CustomerActivityRecorded / LabelObserved) events keyed by entity.",
         build=build,
         subscriptions=[
             each(

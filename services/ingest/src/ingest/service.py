@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol
 
 from ingest.domain.records import FieldError, Verdict, validate_record
 from mlops_contracts import Envelope, Event
-from service_kit import UnprocessableEvent
+from service_kit import ProjectCatalog, UnprocessableEvent
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -64,16 +64,24 @@ class IngestRecords:
         ledger: RecordLedger,
         clock: Callable[[], datetime],
         max_clock_skew: timedelta,
+        projects: ProjectCatalog,
     ) -> None:
         self._sink = sink
         self._ledger = ledger
         self._clock = clock
         self._max_clock_skew = max_clock_skew
+        self._projects = projects
 
     async def __call__(self, raw_records: Sequence[object]) -> BatchOutcome:
         now = self._clock()
         verdicts = [
-            validate_record(index, raw, now=now, max_clock_skew=self._max_clock_skew)
+            validate_record(
+                index,
+                raw,
+                now=now,
+                max_clock_skew=self._max_clock_skew,
+                projects=self._projects,
+            )
             for index, raw in enumerate(raw_records)
         ]
         valid = [v for v in verdicts if v.event is not None and v.record_id is not None]

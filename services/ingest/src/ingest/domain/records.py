@@ -1,10 +1,13 @@
-"""Validation rules for incoming customer records: the one place ingest decides what is a
-valid activity or label record. Pure: no I/O.
+"""Validation rules for incoming records: the one place ingest decides what is a valid
+record. Pure: no I/O.
 
-A record is the contract event's fields plus ``kind`` ("activity" or "label"). The
-contract models give types and ranges; ingest adds what a producer-facing API must:
-unknown fields are rejected (the contract models ignore them, for schema evolution), and
-timestamps may not lie in the future beyond a clock-skew allowance.
+A record is the contract event's fields plus ``kind``: ``record`` and ``outcome`` for any
+model project (RecordObserved without its ``project_version``, which ingest adds, and
+OutcomeObserved; the values are checked against the project's fields), ``activity`` and
+``label`` for the churn example's own events. The contract models give types and ranges;
+ingest adds what a producer-facing API must: unknown fields are rejected (the contract
+models ignore them, for schema evolution), a project must be applied, and timestamps may
+not lie in the future beyond a clock-skew allowance.
 """
 
 from __future__ import annotations
@@ -16,12 +19,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mlops_contracts import CustomerActivityRecorded, Event, LabelObserved
+from mlops_contracts import (
+    CustomerActivityRecorded,
+    Event,
+    LabelObserved,
+    OutcomeObserved,
+    RecordObserved,
+)
+from service_kit import ProjectCatalog, UnknownModelError
 
 RECORD_KINDS: Mapping[str, type[Event]] = {
+    "record": RecordObserved,
+    "outcome": OutcomeObserved,
     "activity": CustomerActivityRecorded,
     "label": LabelObserved,
 }
+FILLED_IN = {"project_version"}
+"""Fields ingest fills in (from the applied project), never sent."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +57,12 @@ class Verdict:
 
 
 def validate_record(
-    index: int, raw: object, *, now: datetime, max_clock_skew: timedelta
+    index: int,
+    raw: object,
+    *,
+    now: datetime,
+    max_clock_skew: timedelta,
+    projects: ProjectCatalog,
 ) -> Verdict:
     """Turn one raw record into a contract event, or say precisely what is wrong."""
     if not isinstance(raw, dict):
@@ -58,8 +77,11 @@ def validate_record(
     model = RECORD_KINDS[str(kind)]
     fields = {key: value for key, value in raw.items() if key != "kind"}
     errors = [
-        FieldError(name, "unknown field") for name in sorted(set(fields) - set(model.model_fields))
+        FieldError(name, "unknown field")
+        for name in sorted(set(fields) - (set(model.model_fields) - FILLED_IN))
     ]
+    if "project" in model.model_fields:
+        errors += _for_project(fields, projects)
     event: Event | None = None
     try:
         event = model.model_validate(fields)
@@ -78,6 +100,26 @@ def validate_record(
     if errors:
         return Verdict(index, record_id, None, tuple(errors))
     return Verdict(index, record_id, event)
+
+
+def _for_project(fields: dict[str, Any], projects: ProjectCatalog) -> list[FieldError]:
+    """A project's record or outcome: the project must be applied, a record's values must
+    fit its fields (checked values and the project's version go into ``fields``)."""
+    name = fields.get("project")
+    if not isinstance(name, str):
+        return []  # the contract model reports it
+    try:
+        applied = projects.applied(name)
+    except UnknownModelError as error:
+        return [FieldError("project", str(error))]
+    if "values" not in fields:
+        return []  # an outcome (or a record without values: the model reports it)
+    fields["project_version"] = applied.version
+    if not isinstance(fields["values"], dict):
+        return []  # the contract model reports it
+    checked, problems = applied.project.check_values(fields["values"])
+    fields["values"] = checked
+    return [FieldError(f"values.{field}", reason) for field, reason in problems]
 
 
 def _field_error(problem: Mapping[str, Any]) -> FieldError:
