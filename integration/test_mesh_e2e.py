@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +101,30 @@ def test_up_applied_the_churn_example_project(mesh: MeshUnderTest) -> None:
     applied = asyncio.run(applied_projects(mesh.bootstrap))
     assert applied["churn"].version == 1
     assert applied["churn"].project == read_project(ROOT / "examples" / "churn")
+
+
+def test_a_users_table_is_applied_and_loaded_through_ingest(
+    mesh: MeshUnderTest, tmp_path: Path
+) -> None:
+    table = tmp_path / "census.csv"
+    prepare = [sys.executable, str(ROOT / "examples" / "income" / "prepare.py"), str(table)]
+    subprocess.run([*prepare, "--rows", "2000"], check=True, capture_output=True)
+    with table.open("a") as rows:
+        rows.write(
+            "P99999,forty,Private,Bachelors,13,Divorced,Sales,Unmarried,White,Male,0,0,40,>50K\n"
+        )
+    applied = mesh.run("project", "apply", "examples/income")
+    assert applied.returncode == 0, applied.stderr
+    assert "project income created as version 1" in applied.stdout
+    loaded = mesh.run("load", "income", str(table))
+    assert loaded.returncode == 2, loaded.stdout + loaded.stderr  # one row rejected
+    assert (
+        f"{table}: 2001 rows -> project income: 2000 records and 2000 labels sent, "
+        "4000 accepted, 0 already loaded, 1 rows rejected"
+    ) in loaded.stdout
+    assert "line 2002: age: 'forty' is not an integer" in loaded.stderr
+    again = mesh.run("load", "income", str(table))
+    assert "0 accepted, 4000 already loaded" in again.stdout  # idempotent per file
 
 
 def test_the_first_up_bootstrapped_a_champion(mesh: MeshUnderTest) -> None:
