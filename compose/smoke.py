@@ -1,12 +1,14 @@
 """Smoke test of a running compose mesh, through its published ports only.
 
-1. every service answers ``/health`` (and ``/ready`` where it needs no model);
+1. every service answers ``/health`` (and ``/ready`` where it needs no model); the churn
+   example's project is applied (``mlops project apply examples/churn``);
 2. the bootstrap of the embedded launcher (``mesh.model_loop``): simulated history through
    ingest's ``POST /v1/records`` -> features -> TrainingRequested -> trained -> promoted;
 3. both predictor replicas report the champion on ``predictor.status`` and become ready;
 4. a prediction through the gateway's ``POST /v1/predict`` served by that version;
 5. a second training on the same window is promoted (a tie passes the gate) and rolls both
-   replicas to the new version; a prediction is then served by it;
+   replicas to the new version; a prediction through ``POST /v1/models/churn/predict`` (the
+   gateway learnt the project from Kafka) is then served by it;
 6. every service serves ``/metrics`` with the series the alerts and the dashboard query.
 
 Run from the repository's .venv (``make test-containers`` does)::
@@ -45,6 +47,7 @@ from mesh.model_loop import (
     champion_version,
     request_training,
 )
+from mesh.project_commands import apply
 from mlops_contracts import (
     ModelPromoted,
     PredictorModelLoaded,
@@ -53,8 +56,10 @@ from mlops_contracts import (
     decode,
     topic_for,
 )
+from mlops_projects import read_project
 
 REPLICAS = ("predictor-1", "predictor-2")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def say(line: str) -> None:
@@ -145,11 +150,19 @@ async def check_metrics(client: httpx.AsyncClient, url: dict[str, str]) -> None:
     say(f"  /metrics of all {len(url)} services, with the series the alerts and dashboard use")
 
 
-async def predict(client: httpx.AsyncClient, gateway: str, token: str, customer: str) -> Any:
-    """One prediction through the gateway; returns its JSON answer."""
+async def predict(
+    client: httpx.AsyncClient, gateway: str, token: str, customer: str, model: str | None = None
+) -> Any:
+    """One prediction through the gateway (``model``'s route, or the default model's);
+    returns its JSON answer."""
+    path, body = (
+        (f"/v1/models/{model}/predict", {"entity_id": customer})
+        if model
+        else ("/v1/predict", {"customer_id": customer})
+    )
     response = await client.post(
-        f"{gateway}/v1/predict",
-        json={"customer_id": customer},
+        f"{gateway}{path}",
+        json=body,
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
@@ -199,6 +212,9 @@ async def run(args: argparse.Namespace) -> None:
             path = "/health" if name.startswith("predictor") else "/ready"
             await wait_http(client, name, service_url + path, args.ready_timeout_s)
         say(f"  all {len(url)} services answer [{time.monotonic() - started:.1f} s]")
+        project = read_project(ROOT / "examples" / MODEL_NAME)
+        applied = await apply(project, endpoints.bootstrap_servers)
+        say(f"  {applied.summary(project.name)}")
 
         plan = BootstrapPlan(
             customers=args.customers, history_days=args.history_days, timeout_s=args.timeout_s
@@ -239,7 +255,7 @@ async def run(args: argparse.Namespace) -> None:
         if not isinstance(decision, ModelPromoted):
             raise ModelLoopError(f"second training not promoted: {decision}")
         await wait_replicas(endpoints.bootstrap_servers, decision.model_version, args.timeout_s)
-        answer = await predict(client, url["gateway"], gateway_token, "C-000002")
+        answer = await predict(client, url["gateway"], gateway_token, "C-000002", MODEL_NAME)
         if served_version(answer) != decision.model_version:
             raise ModelLoopError(f"not served by version {decision.model_version}: {answer}")
         say(f"  prediction after the roll: {answer}")
