@@ -56,20 +56,24 @@ def parse_duration(value: Any) -> Any:
         return value
     if isinstance(value, bool):
         raise ValueError("a duration such as 30d, 12h, 90m or 45s")
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    try:
+        if isinstance(value, int | float):
+            return timedelta(seconds=value)
+        if isinstance(value, str) and (match := _DURATION.match(value)):
+            return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    except (OverflowError, ValueError):
+        raise ValueError(f"{value!r} is out of range for a duration") from None
     raise ValueError(f"{value!r} is not a duration such as 30d, 12h, 90m or 45s")
 
 
 def format_duration(value: timedelta) -> str:
     """The shortest exact spelling: ``timedelta(days=30)`` -> ``"30d"``."""
-    seconds = value.total_seconds()
+    micros = value // timedelta(microseconds=1)
     for unit, size in _UNITS.items():
-        if unit != "w" and seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+        if unit != "w" and micros >= size * 1_000_000 and micros % (size * 1_000_000) == 0:
+            return f"{micros // (size * 1_000_000)}{unit}"
+    whole, fraction = divmod(micros, 1_000_000)
+    return f"{whole}.{fraction:06d}".rstrip("0").rstrip(".") + "s"  # exact, never 1e+06
 
 
 Duration = Annotated[
@@ -113,7 +117,7 @@ class RecordField(Section):
         match self.type:
             case "numeric":
                 fits = isinstance(value, int | float) and not isinstance(value, bool)
-                fits = fits and math.isfinite(float(value))  # type: ignore[arg-type]
+                fits = fits and _finite(value)
             case "integer":
                 fits = isinstance(value, int) and not isinstance(value, bool)
                 fits = fits or (isinstance(value, float) and value.is_integer())
@@ -138,6 +142,13 @@ class RecordField(Section):
         elif self.values is not None:
             raise ValueError(f"only categorical fields list values, not {self.type} ones")
         return self
+
+
+def _finite(value: object) -> bool:
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (OverflowError, TypeError, ValueError):  # an integer too large for a float
+        return False
 
 
 _A_TYPE = {
@@ -448,6 +459,34 @@ Problem = tuple[str, str]
 """Where in the file (dotted path) and what is wrong."""
 
 
+def _shared_columns(data: Mapping[str, Any], fields: object) -> list[Problem]:
+    """A CSV column read by two parts of the project (a field reading the label's column
+    would leak the outcome into the features)."""
+    owners: dict[str, str] = {}
+    problems: list[Problem] = []
+
+    def claim(where: str, part: object, name_key: str) -> None:
+        if not isinstance(part, Mapping):
+            return
+        column = part.get("column") or part.get(name_key)
+        if not isinstance(column, str):
+            return
+        if column in owners:
+            problems.append((where, f"reads column {column!r}, which {owners[column]} reads"))
+        else:
+            owners[column] = where
+
+    claim("entity", data.get("entity"), "key")
+    claim("label", data.get("label"), "field")
+    if isinstance(data.get("time_column"), str):
+        claim("time_column", {"column": data["time_column"]}, "column")
+    if isinstance(fields, Mapping):
+        for name, spec in fields.items():
+            if isinstance(spec, Mapping):
+                claim(f"fields.{name}", {"column": spec.get("column") or name}, "column")
+    return problems
+
+
 def cross_problems(data: Mapping[str, Any]) -> list[Problem]:
     """What is wrong between the sections of a project file (references to fields that do
     not exist, aggregates a field's type cannot take...). Tolerant of sections that are
@@ -470,13 +509,7 @@ def cross_problems(data: Mapping[str, Any]) -> list[Problem]:
             name = part.get("key" if section == "entity" else "field")
             if isinstance(name, str):
                 reserved[name] = section
-                if name in field_types:
-                    problems.append(
-                        (
-                            f"fields.{name}",
-                            f"{name} is the {section}'s column; it is not a record field",
-                        )
-                    )
+    problems += _shared_columns(data, fields)
     features = data.get("features")
     names: set[str] = set()
     if isinstance(features, list | tuple):

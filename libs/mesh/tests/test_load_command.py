@@ -74,6 +74,32 @@ async def test_a_history_goes_through_ingest_in_time_order_once(tmp_path: Path) 
     ]
 
 
+async def test_a_snapshot_keeps_each_entitys_last_row_and_labels_wait_for_their_time(
+    tmp_path: Path,
+) -> None:
+    snapshot = SHOP.model_copy(update={"time_column": None, "features": ()})
+    table = tmp_path / "people.csv"
+    table.write_text("user,at,amount,channel,bought\nu1,x,1,web,no\nu1,x,2,app,yes\n")
+    kafka = InMemoryKafka()
+    await apply_projects(applied(snapshot), memory=kafka)
+    settings = IngestSettings(data_dir=tmp_path, instance_id="i-1", api_token=TOKEN)
+    app = create_app(settings, kafka)
+    tap = TopicTap([topic_for(RecordObserved).name], memory=kafka)
+    now = datetime.now(UTC)
+    async with app.router.lifespan_context(app):
+        sink = HttpIngestSink("http://ingest", TOKEN, transport=httpx.ASGITransport(app=app))
+        report = await load_table(snapshot, table, sink, loaded_at=now, progress=False)
+        history = tmp_path / "recent.csv"
+        history.write_text(f"user,at,amount,channel,bought\nu9,{now.isoformat()},1,web,no\n")
+        recent = await load_table(SHOP, history, sink, loaded_at=now, progress=False)
+        await sink.aclose()
+    assert (report.records, report.superseded, report.labels) == (1, 1, 1)
+    [record, _] = tap.events(topic_for(RecordObserved).name)
+    assert record.values == {"amount": 2.0, "channel": "app"}  # the later row of u1
+    assert (recent.records, recent.labels, recent.held_back) == (1, 0, 1)  # observable in 1 d
+    assert "1 labels held back (not observable yet)" in recent.summary(history, "shop")
+
+
 @pytest.mark.connected
 def test_load_says_when_the_project_is_not_applied(
     kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -132,3 +132,10 @@ def test_a_table_with_only_its_key_and_label_has_nothing_to_learn_from(tmp_path:
     table = write_csv(tmp_path / "t.csv", ["id", "y"], [[i, i % 2] for i in range(10)])
     with pytest.raises(InferenceError, match="no column is left to be a feature"):
         infer_project("p", table, entity="id", label="y")
+
+
+def test_a_header_spelled_like_an_earlier_fields_name_gets_its_own(tmp_path: Path) -> None:
+    rows = [[i, i % 3, i % 5, i % 2] for i in range(30)]
+    table = write_csv(tmp_path / "t.csv", ["id", "a b", "a_b", "y"], rows)
+    fields = infer_project("p", table, entity="id", label="y").project.fields
+    assert {name: spec.column for name, spec in fields.items()} == {"a_b": "a b", "a_b_2": "a_b"}

@@ -40,14 +40,20 @@ def test_a_history_is_records_at_their_time_and_labels_their_delay_later(
         """
 user id,at,amount,channel,returning,bought,ignored
 u1,2026-03-01T10:00:00Z,12.5,web,yes,no,x
+
 u1,2026-03-02,,app,false,,y
 u2,2026-03-03T08:00:00+02:00,7,app,t,YES,z
 """,
     )
-    rows = list(read_rows(parse_project(HISTORY), table, loaded_at=LOADED, run_id="r1"))
+    rows = list(read_rows(parse_project(HISTORY), table, loaded_at=LOADED))
     assert all(isinstance(row, Row) for row in rows)
     first, second, third = (row for row in rows if isinstance(row, Row))
-    assert first.record.record_id == "r1-u1-000000002"
+    assert first.record.record_id.startswith("shop-u1-")  # project, entity, row content
+    assert len({row.record.record_id for row in (first, second, third)}) == 3
+    again = [r for r in read_rows(parse_project(HISTORY), table, loaded_at=LOADED)]
+    assert [r.record.record_id for r in again if isinstance(r, Row)] == [
+        r.record.record_id for r in (first, second, third)
+    ]  # the same rows: the same ids (a reload adds nothing)
     assert first.record.observed_at == datetime(2026, 3, 1, 10, tzinfo=UTC)
     assert dict(first.record.values) == {"amount": 12.5, "channel": "web", "returning": True}
     assert first.outcome is not None
@@ -97,6 +103,18 @@ u3,2026-03-01,1,web,no,no
         "line 4: at: not an ISO 8601 date or time",
     ]
     assert [row.line for row in rows if isinstance(row, Row)] == [5]
+    assert [
+        row.line
+        for row in read_rows(
+            parse_project(HISTORY),
+            write(
+                tmp_path / "q.csv",
+                "user id,at,amount,channel,returning,bought\n"
+                'u1,2026-03-01,1,"we\nb",no,no\nu2,x,1,web,no,no\n',
+            ),
+            loaded_at=LOADED,
+        )
+    ] == [3, 4]  # lines where each row ends, quoted newlines counted
 
 
 def test_a_table_without_the_projects_columns_is_one_clear_error(tmp_path: Path) -> None:

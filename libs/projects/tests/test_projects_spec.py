@@ -125,10 +125,42 @@ def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(format_duration(timedelta(seconds=seconds))) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["soon", "30 days", "-1d", True])
+@pytest.mark.parametrize("text", ["soon", "30 days", "-1d", True, "9999999999d", float("inf")])
 def test_what_is_not_a_duration(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(seconds=1_000_000.5), "1000000.5s"),
+        (timedelta(microseconds=1), "0.000001s"),
+        (timedelta(days=7), "7d"),
+        (timedelta(seconds=90), "90s"),
+    ],
+)
+def test_a_duration_is_written_exactly(value: timedelta, text: str) -> None:
+    assert format_duration(value) == text
+    assert parse_duration(text) == value
+
+
+def test_a_field_named_like_a_yaml_word_reads_back_as_itself() -> None:
+    project = parse_project(
+        "name: p\nentity: {key: id}\nfields: {'on': {type: boolean}, 'null': {type: numeric}}\n"
+        "label: {field: y, positive: 'yes'}\n"
+    )
+    assert list(project.fields) == ["on", "null"]
+    assert parse_project(render_project(project)) == project
+
+
+def test_two_parts_reading_one_column_is_a_problem() -> None:
+    with pytest.raises(ProjectFileError) as caught:
+        parse_project(
+            "name: p\nentity: {key: id}\nfields: {leak: {type: boolean, column: outcome}}\n"
+            "label: {field: y, column: outcome, positive: 'yes'}\n"
+        )
+    assert caught.value.problems == (("fields.leak", "reads column 'outcome', which label reads"),)
 
 
 def test_the_input_signature_moves_with_the_inputs_only() -> None:

@@ -97,5 +97,7 @@ def test_an_older_version_never_replaces_a_newer_one() -> None:
     catalog = ProjectCatalog()
     assert catalog.learn(applied("credit", 2))
     assert not catalog.learn(applied("credit", 1))
-    assert not catalog.learn(applied("credit", 2))
+    assert not catalog.learn(applied("credit", 2))  # the same declaration again
+    assert catalog.learn(applied("credit", 2, margin=0.05))  # two applies raced: the later
+    assert catalog.project("credit").gate.min_margin == 0.05  # wins, as compaction keeps it
     assert catalog.applied("credit").version == 2

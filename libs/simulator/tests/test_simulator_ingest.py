@@ -150,6 +150,18 @@ async def test_bodies_over_one_mebibyte_are_split_before_sending(
     assert all(len(b) <= 20_000 for b in body)
 
 
+async def test_a_rejection_in_a_split_batch_names_its_index_in_the_whole_batch(
+    fake_ingest: Any, token: str
+) -> None:
+    batch = records(300)
+    last = batch[-1]["record_id"]
+    fake_ingest.reject = lambda r: "bad: the last one" if r["record_id"] == last else None
+    sink, _ = sink_for(fake_ingest, token, max_body_bytes=20_000)
+    outcome = await sink.send(batch)
+    assert len(fake_ingest.requests) > 1  # it was split
+    assert [(r.index, r.record_id) for r in outcome.rejections] == [(299, last)]
+
+
 async def test_a_single_record_too_large_is_refused(fake_ingest: Any, token: str) -> None:
     fake_ingest.max_body = 10
     sink, _ = sink_for(fake_ingest, token)

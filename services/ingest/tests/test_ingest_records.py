@@ -148,6 +148,11 @@ def test_every_problem_of_a_project_record_is_named() -> None:
 def test_a_record_or_outcome_of_a_project_never_applied_is_rejected() -> None:
     unknown = errors_of(record(project="9KKGy"))
     assert unknown["project"].startswith("no model project named '9KKGy' (applied: shop)")
+    assert set(unknown) == {"project"}  # nothing about project_version, ingest's to fill in
+    huge = errors_of(
+        record(values={"amount": 10**400, "items": 1, "returning": True, "channel": "web"})
+    )
+    assert set(huge) == {"values.amount"}  # too large for a number: a field error, not a 500
     outcome = {
         "kind": "outcome",
         "project": "9KKGy",

@@ -3,9 +3,11 @@ labels, with a progress bar; every rejected row reported with its line and reaso
 
 The project is the one the mesh knows (its newest applied version, from the projects
 topic), so the rows are read exactly as ingest will check them. A history (the project has
-a time column) is sent in time order; a snapshot as of the load. Record ids derive from the
-file's name and each row's line and entity: loading the same file again adds nothing
-(ingest answers duplicates), so an interrupted load is finished by running it again.
+a time column) is sent in time order, a label only once it is observable (its time, the
+row's plus the label's delay, not after the load); a snapshot is each entity's last row as
+of the load. A record's id derives from the project, the entity and the row's content:
+loading the same rows again adds nothing (ingest answers duplicates), so an interrupted
+load is finished by running it again, and a corrected export adds only what changed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,14 +45,26 @@ class LoadReport:
     labels: int = 0
     accepted: int = 0
     duplicates: int = 0
+    superseded: int = 0
+    """Snapshot rows of an entity a later row of the file replaces."""
+    held_back: int = 0
+    """Labels not observable yet at the load (their delay not over): not sent."""
     rejected: list[str] = field(default_factory=list)
     """``line N: reasons``, from reading the file or from ingest."""
 
     def summary(self, table: Path, project: str) -> str:
+        extra = "".join(
+            f"; {count} {what}"
+            for count, what in (
+                (self.superseded, "rows replaced by a later row of their entity"),
+                (self.held_back, "labels held back (not observable yet)"),
+            )
+            if count
+        )
         return (
             f"{table}: {self.rows} rows -> project {project}: {self.records} records and "
             f"{self.labels} labels sent, {self.accepted} accepted, {self.duplicates} already "
-            f"loaded, {len(self.rejected)} rows rejected"
+            f"loaded, {len(self.rejected)} rows rejected{extra}"
         )
 
 
@@ -109,13 +123,20 @@ async def load_table(
     """Read ``table`` for ``project`` and send its rows through ``sink`` (ingest)."""
     report = LoadReport()
     rows: list[Row] = []
-    run_id = f"load-{_slug(table.stem)}"
-    for row in read_rows(project, table, loaded_at=loaded_at, run_id=run_id):
+    for row in read_rows(project, table, loaded_at=loaded_at):
         report.rows += 1
         if isinstance(row, Rejected):
             report.rejected.append(str(row))
         else:
             rows.append(row)
+    if project.time_column is None:  # a snapshot: each entity's last row
+        last = {row.record.entity_id: row for row in rows}
+        report.superseded = len(rows) - len(last)
+        rows = list(last.values())
+    for index, row in enumerate(rows):
+        if row.outcome is not None and row.outcome.observed_at > loaded_at:
+            report.held_back += 1
+            rows[index] = replace(row, outcome=None)
     wire = wire_records(project, rows)
     report.records = len(rows)
     report.labels = len(wire) - len(rows)
@@ -128,15 +149,19 @@ async def load_table(
             report.accepted += outcome.accepted
             report.duplicates += outcome.duplicates
             report.rejected += [
-                f"line {part[r.index][0]}: {'; '.join(r.errors) or 'rejected'}"
+                f"{_lines(part, r.index)}: {'; '.join(r.errors) or 'rejected'}"
                 for r in outcome.rejections
             ]
             bar.update(len(part))
     return report
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "-" for c in text)[:60] or "table"
+def _lines(part: Sequence[tuple[int, dict[str, Any]]], index: int) -> str:
+    """Where a rejected record came from: its line, or (the whole request refused) the
+    lines of the request."""
+    if 0 <= index < len(part):
+        return f"line {part[index][0]}"
+    return f"lines {part[0][0]}..{part[-1][0]}"
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 
 from mesh.model_loop import publish
 from mesh.settings import MeshSettings
-from mlops_contracts import ContractError, ProjectApplied, decode, topic_for
+from mlops_contracts import ProjectApplied, topic_for
 from mlops_contracts.projects import Project
 from mlops_projects import (
     PROJECT_FILE,
@@ -30,6 +30,7 @@ from mlops_projects import (
 )
 from mlops_projects.applying import ApplyPlan, plan_apply
 from mlops_projects.loading import Rejected, TableError, read_rows
+from service_kit import ProjectCatalog
 from service_kit.kafka import read_from_start
 
 
@@ -217,19 +218,9 @@ def check_rows(project: Project, data: Path) -> int:
 
 async def applied_projects(broker: str) -> dict[str, ProjectApplied]:
     """The newest applied version of every project on the mesh's projects topic."""
-    newest: dict[str, ProjectApplied] = {}
     options = {"bootstrap_servers": broker}
-    async for record in read_from_start(options, [topic_for(ProjectApplied).name]):
-        try:
-            event = decode(
-                record.value, record.headers, key=record.key, expected_types=ProjectApplied
-            ).data
-        except ContractError:
-            continue  # the services skip it too (logged there)
-        known = newest.get(event.project_name)
-        if known is None or event.version > known.version:
-            newest[event.project_name] = event
-    return newest
+    records = [r async for r in read_from_start(options, [topic_for(ProjectApplied).name])]
+    return ProjectCatalog.from_records(records).applied_projects
 
 
 async def apply_project(path: Path, broker: str) -> int:

@@ -115,7 +115,8 @@ def render_project(project: Project, *, header: Sequence[str] = ()) -> str:
             lines.append(f"{key}: {_flow(compact.get(key, value))}")
         elif key == "fields":
             lines.append("fields:")
-            lines.extend(f"  {name}: {_flow(spec)}" for name, spec in compact[key].items())
+            # Names quoted where YAML would read them otherwise (a field `on` or `null`).
+            lines.extend(f"  {_flow(name)}: {_flow(spec)}" for name, spec in compact[key].items())
         elif key == "features":
             lines.append("features:")
             lines.extend(f"  - {_flow(feature)}" for feature in compact[key])

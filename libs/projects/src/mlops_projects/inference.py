@@ -170,7 +170,10 @@ def _read(table: Path) -> tuple[list[str], dict[str, list[str]]]:
                 )
             cells: dict[str, list[str]] = {header: [] for header in headers}
             ragged = []
-            for line, row in enumerate(reader, start=2):
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue  # a blank line
                 if len(row) != len(headers):
                     ragged.append(line)
                     continue
@@ -281,8 +284,9 @@ def _common(cells: list[str], top: int = 4) -> str:
 
 
 def _field_name(header: str, taken: set[str]) -> str:
-    """``header`` if it is an identifier, else a snake_case spelling of it, unique."""
-    if _IDENTIFIER.match(header):
+    """``header`` if it is an identifier not taken, else a snake_case spelling of it,
+    unique."""
+    if _IDENTIFIER.match(header) and header not in taken:
         return header
     base = re.sub(r"[^A-Za-z0-9]+", "_", header).strip("_").lower() or "column"
     if base[0].isdigit():

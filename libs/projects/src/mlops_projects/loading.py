@@ -11,6 +11,7 @@ load, its label observed with it.
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,12 +57,12 @@ class TableError(ValueError):
     """The table as a whole cannot be read for the project (no such column...)."""
 
 
-def read_rows(
-    project: Project, table: Path, *, loaded_at: datetime, run_id: str = "load"
-) -> Iterator[Row | Rejected]:
-    """Every row of ``table``, in file order: a :class:`Row`, or :class:`Rejected` with
-    every reason it breaks the schema. Record ids are ``<run_id>-<entity>-<line>``: loading
-    the same file again under the same ``run_id`` creates no duplicate."""
+def read_rows(project: Project, table: Path, *, loaded_at: datetime) -> Iterator[Row | Rejected]:
+    """Every row of ``table``, in file order (blank lines skipped; ``line`` is where the
+    row ends): a :class:`Row`, or :class:`Rejected` with every reason it breaks the schema.
+    A record's id is ``<project>-<entity>-<16 hex of the row's sha256>``: the same row,
+    loaded again from this file or another, is recognised as a duplicate, and a changed
+    row is a new record."""
     columns = {name: spec.column or name for name, spec in project.fields.items()}
     entity_column = project.entity.column or project.entity.key
     label_column = project.label.column or project.label.field
@@ -83,19 +84,19 @@ def read_rows(
             )
         index = {column: position for position, column in enumerate(header)}
         try:
-            for line, cells in enumerate(reader, start=2):
-                yield _row(
-                    project,
-                    line,
-                    cells,
-                    header,
-                    index,
-                    columns,
-                    entity_column,
-                    label_column,
-                    loaded_at,
-                    run_id,
-                )
+            for cells in reader:
+                if cells:  # a blank line is no row
+                    yield _row(
+                        project,
+                        reader.line_num,
+                        cells,
+                        header,
+                        index,
+                        columns,
+                        entity_column,
+                        label_column,
+                        loaded_at,
+                    )
         except (UnicodeDecodeError, csv.Error) as error:
             raise TableError(f"{table}: not readable as CSV: {error}") from error
 
@@ -110,7 +111,6 @@ def _row(
     entity_column: str,
     label_column: str,
     loaded_at: datetime,
-    run_id: str,
 ) -> Row | Rejected:
     if len(cells) != len(header):
         return Rejected(line, (f"{len(cells)} cells, the header has {len(header)}",))
@@ -139,9 +139,8 @@ def _row(
             reasons.append(f"{label_column}: {error}")
     if reasons:
         return Rejected(line, tuple(reasons))
-    # The line, zero-padded: of two rows of one entity at one time, the later line is the
-    # newer record (records order by time, then id).
-    record_id = f"{run_id}-{entity}-{line:09d}"
+    digest = hashlib.sha256("\x1f".join(cells).encode()).hexdigest()[:16]
+    record_id = f"{project.name}-{entity}-{digest}"
     record = Record(record_id, entity, observed_at, values)
     outcome = None
     if positive is not None:

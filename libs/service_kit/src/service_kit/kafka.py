@@ -388,12 +388,17 @@ async def read_from_start(
     *,
     idle_polls: int = 5,
     stop_at_end: bool = True,
+    deadline_s: float = 60.0,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topics`` (those that exist, all partitions) from their start, in
-    no consumer group. Stops after ``idle_polls`` polls of 200 ms in a row brought nothing,
-    or, with ``stop_at_end``, at the first empty poll once every partition reached the end
-    offset it had when the read began (the embedded broker may report an end offset short
-    of the last batch: the empty poll is what says nothing is left)."""
+    no consumer group.
+
+    With ``stop_at_end`` (a topic read whole): until every partition reached the end offset
+    it had when the read began and a poll then brought nothing (the embedded broker may
+    report an end offset short of the last batch: the empty poll is what says nothing is
+    left); a read that does not get there in ``deadline_s`` raises ``TimeoutError`` rather
+    than return part of the topic. Without it: until ``idle_polls`` polls of 200 ms in a
+    row brought nothing."""
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50, **options
     )
@@ -411,19 +416,24 @@ async def read_from_start(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions) if stop_at_end else {}
+        give_up = time.monotonic() + deadline_s
         idle = 0
-        while idle < idle_polls:
+        while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=5000)
             idle = 0 if batches else idle + 1
             for records in batches.values():
                 for record in records:
                     yield record
-            if (
-                stop_at_end
-                and not batches
-                and all([await consumer.position(p) >= end for p, end in ends.items()])
-            ):
+            if not stop_at_end:
+                if idle >= idle_polls:
+                    return
+                continue
+            if not batches and all([await consumer.position(p) >= end for p, end in ends.items()]):
                 return
+            if time.monotonic() > give_up:
+                raise TimeoutError(
+                    f"reading {', '.join(topics)} to its end took over {deadline_s:g} s"
+                )
     finally:
         await _quietly(consumer.stop(), "closing a topic reader")
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from aiokafka import ConsumerRecord
+
 from mlops_contracts import ContractError, Envelope, ProjectApplied, decode, topic_for
 from mlops_contracts.projects import Project
 from service_kit.kafka import Kafka
@@ -50,11 +52,16 @@ class ProjectCatalog:
 
     @classmethod
     async def load(cls, kafka: Kafka) -> ProjectCatalog:
-        """The projects on the topic now (a record that is not a valid ProjectApplied is
-        logged and skipped: the topic is compacted, so a dead letter would repeat at
-        every start)."""
+        """The projects on the topic now."""
+        return cls.from_records(await kafka.read_topic(PROJECTS_TOPIC.name))
+
+    @classmethod
+    def from_records(cls, records: Iterable[ConsumerRecord[bytes, bytes]]) -> ProjectCatalog:
+        """The projects of the topic's ``records``, in topic order (a record that is not a
+        valid ProjectApplied is logged and skipped: the topic is compacted, so a dead
+        letter would repeat at every start)."""
         catalog = cls()
-        for record in await kafka.read_topic(PROJECTS_TOPIC.name):
+        for record in records:
             try:
                 envelope = decode(
                     record.value, record.headers, key=record.key, expected_types=ProjectApplied
@@ -85,16 +92,25 @@ class ProjectCatalog:
         self.learn(envelope.data)
 
     def learn(self, event: ProjectApplied) -> bool:
-        """Keep ``event`` if it is a newer version of its project than the one known."""
+        """Keep ``event`` if it is a newer version of its project than the one known (or
+        another declaration at the same version: the later one)."""
         known = self._applied.get(event.project_name)
-        if known is not None and known.version >= event.version:
-            return False
+        if known is not None and (
+            known.version > event.version or known.fingerprint == event.fingerprint
+        ):
+            return False  # older, or the same again; at one version the later one wins,
+            # as the compacted topic keeps it
         self._applied[event.project_name] = event
         logger.info(
             "model project learned",
             extra={"project": event.project_name, "version": event.version},
         )
         return True
+
+    @property
+    def applied_projects(self) -> dict[str, ProjectApplied]:
+        """The newest applied version of every project, by name."""
+        return dict(self._applied)
 
     def __contains__(self, name: object) -> bool:
         return name in self._applied

@@ -12,7 +12,7 @@ import asyncio
 import json
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any, Protocol
 
 import httpx
@@ -154,7 +154,12 @@ class HttpIngestSink:
     async def _send_halves(self, records: Sequence[IngestRecord]) -> BatchOutcome:
         middle = len(records) // 2
         outcome = await self.send(records[:middle])
-        outcome.add(await self.send(records[middle:]))
+        second = await self.send(records[middle:])
+        # Each rejection's index is into the whole batch, as for an unsplit one.
+        second.rejections = [
+            replace(r, index=r.index + middle) if r.index >= 0 else r for r in second.rejections
+        ]
+        outcome.add(second)
         return outcome
 
     async def _post(self, records: Sequence[IngestRecord], body: bytes) -> BatchOutcome:

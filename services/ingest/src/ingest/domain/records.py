@@ -86,7 +86,8 @@ def validate_record(
     try:
         event = model.model_validate(fields)
     except ValidationError as error:
-        errors += [_field_error(problem) for problem in error.errors()]
+        found = (_field_error(problem) for problem in error.errors())
+        errors += [e for e in found if e.field not in FILLED_IN]  # never the client's to send
     if event is not None:
         observed_at: datetime = event.observed_at  # type: ignore[attr-defined]
         if observed_at > now + max_clock_skew:
