@@ -86,9 +86,11 @@ Duration = Annotated[
 
 
 class Section(BaseModel):
-    """A part of the project file: frozen, and a key it does not know is an error."""
+    """A part of the project: frozen. A key it does not know is ignored here, as every
+    contract model ignores one (a newer release's project stays readable by an older
+    service); reading a project *file* reports it (``mlops_projects.files``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
 
 
 class RecordField(Section):

@@ -64,6 +64,7 @@ monitoring: {window: soon, methods: {zzz: ks}}
         parse_project(bad, source="bad.yaml")
     paths = [path for path, _ in caught.value.problems]
     assert paths == [
+        "model.epochs",
         "fields.applicant",
         "features[0].field",
         "features[1].aggregate",
@@ -76,7 +77,6 @@ monitoring: {window: soon, methods: {zzz: ks}}
         "fields.income.type",
         "features[2]",
         "label.positive",
-        "model.epochs",
         "monitoring.window",
     ]
     reasons = dict(caught.value.problems)
@@ -185,3 +185,19 @@ def test_feature_types_follow_their_aggregate() -> None:
     assert types["monthly_charges"] == "numeric"
     assert types["support_tickets_7d"] == "integer"  # a sum of integers
     assert types["records_30d"] == "integer"
+
+
+def test_a_newer_releases_applied_project_is_still_read() -> None:
+    from datetime import UTC, datetime
+
+    from mlops_contracts import ProjectApplied
+
+    churn = read_project(EXAMPLES / "churn")
+    event = ProjectApplied.of(
+        churn, version=4, applied_by="ops", applied_at=datetime(2026, 12, 7, tzinfo=UTC)
+    ).model_dump(mode="json")
+    event["project"]["gate"]["a_knob_of_a_later_release"] = 1  # a key this release lacks
+    event["fingerprint"] = "0" * 64  # computed by a release whose defaults differ
+    read = ProjectApplied.model_validate(event)
+    assert read.project == churn
+    assert read.version == 4

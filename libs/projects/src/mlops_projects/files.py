@@ -8,9 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from mlops_contracts.projects import Problem, Project, cross_problems
+from mlops_contracts.projects import (
+    Entity,
+    Feature,
+    Gate,
+    Label,
+    ModelSettings,
+    Monitoring,
+    Problem,
+    Project,
+    RecordField,
+    Retraining,
+    cross_problems,
+)
 
 PROJECT_FILE = "project.yaml"
 """The project file's name in a project folder (``projects/NAME/project.yaml``)."""
@@ -52,15 +64,54 @@ def parse_project(text: str, *, source: str = "project file") -> Project:
         raise ProjectFileError(source, [("", f"not YAML: {error}")]) from error
     if not isinstance(data, dict):
         raise ProjectFileError(source, [("", "a project file is a YAML mapping (name: ...)")])
-    problems = cross_problems(data)
+    problems = unknown_keys(data, Project) + cross_problems(data)
     try:
-        return Project.model_validate(data)
+        project = Project.model_validate(data)
+        if not problems:
+            return project
     except ValidationError as error:
         for detail in error.errors(include_url=False):
             if not detail["loc"] and problems:
                 continue  # the cross-reference check again, already in problems
             problems.append((_path(detail["loc"]), _reason(detail)))
     raise ProjectFileError(source, _unique(problems))
+
+
+def unknown_keys(data: object, model: type[BaseModel], where: str = "") -> list[Problem]:
+    """Every key of ``data`` the ``model`` (and the sections in it) does not declare: in a
+    file, a typo is an error, not a silently ignored line."""
+    if not isinstance(data, dict):
+        return []
+    problems: list[Problem] = []
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in model.model_fields:
+            problems.append((path, "unknown key (a typo?)"))
+            continue
+        section = _SECTIONS.get((model, key))
+        if section is None:
+            continue
+        if key == "fields" and isinstance(value, dict):
+            for name, spec in value.items():
+                problems += unknown_keys(spec, section, f"{path}.{name}")
+        elif key == "features" and isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                problems += unknown_keys(item, section, f"{path}[{index}]")
+        else:
+            problems += unknown_keys(value, section, path)
+    return problems
+
+
+_SECTIONS: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+    (Project, "entity"): Entity,
+    (Project, "fields"): RecordField,
+    (Project, "features"): Feature,
+    (Project, "label"): Label,
+    (Project, "model"): ModelSettings,
+    (Project, "gate"): Gate,
+    (Project, "monitoring"): Monitoring,
+    (Project, "retraining"): Retraining,
+}
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
