@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -24,9 +24,19 @@ from mlops_contracts import (
     Event,
     LabelObserved,
     OutcomeObserved,
+    ProjectApplied,
     RecordObserved,
 )
-from service_kit import ProjectCatalog, UnknownModelError
+
+
+class Projects(Protocol):
+    """The applied model projects (``service_kit.ProjectCatalog``)."""
+
+    def applied(self, name: str) -> ProjectApplied:
+        """The newest applied version of ``name``; LookupError (saying which projects
+        exist) when none is."""
+        ...
+
 
 RECORD_KINDS: Mapping[str, type[Event]] = {
     "record": RecordObserved,
@@ -62,7 +72,7 @@ def validate_record(
     *,
     now: datetime,
     max_clock_skew: timedelta,
-    projects: ProjectCatalog,
+    projects: Projects,
 ) -> Verdict:
     """Turn one raw record into a contract event, or say precisely what is wrong."""
     if not isinstance(raw, dict):
@@ -103,7 +113,7 @@ def validate_record(
     return Verdict(index, record_id, event)
 
 
-def _for_project(fields: dict[str, Any], projects: ProjectCatalog) -> list[FieldError]:
+def _for_project(fields: dict[str, Any], projects: Projects) -> list[FieldError]:
     """A project's record or outcome: the project must be applied, a record's values must
     fit its fields (checked values and the project's version go into ``fields``)."""
     name = fields.get("project")
@@ -111,7 +121,7 @@ def _for_project(fields: dict[str, Any], projects: ProjectCatalog) -> list[Field
         return []  # the contract model reports it
     try:
         applied = projects.applied(name)
-    except UnknownModelError as error:
+    except LookupError as error:
         return [FieldError("project", str(error))]
     if "values" not in fields:
         return []  # an outcome (or a record without values: the model reports it)
