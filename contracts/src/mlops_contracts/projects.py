@@ -221,10 +221,15 @@ class Label(Section):
     @model_validator(mode="before")
     @classmethod
     def _spelled_as_text(cls, data: Any) -> Any:
-        # YAML reads `positive: yes` as a boolean: the value is the CSV's spelling.
+        # YAML reads `positive: yes` as a boolean and `positive: 1` as a number: the value
+        # is the CSV's spelling.
         if isinstance(data, dict):
             return {
-                key: str(value).lower() if isinstance(value, bool) else value
+                key: str(value).lower()
+                if isinstance(value, bool)
+                else str(value)
+                if key in ("positive", "negative") and isinstance(value, int | float)
+                else value
                 for key, value in data.items()
             }
         return data

@@ -92,6 +92,7 @@ features:
   - {name: items_7d, field: items, aggregate: sum, window: 7d}
   - {name: returning_7d, field: returning, aggregate: sum, window: 7d}
   - {name: amount, field: amount}
+  - {name: returning_max_7d, field: returning, aggregate: max, window: 7d}
 label: {field: bought, positive: 'yes'}
 """
 T0 = datetime(2026, 1, 10, tzinfo=UTC)
@@ -129,6 +130,7 @@ def test_every_aggregate_over_its_window() -> None:
         "items_7d": 4,
         "returning_7d": 2,
         "amount": None,  # missing in the newest record: missing, never zero
+        "returning_max_7d": 1.0,  # a boolean's extreme is a number, as its type says
     }
     first = history.as_of(T0)
     assert first is not None

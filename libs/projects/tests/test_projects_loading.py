@@ -91,6 +91,7 @@ user id,at,amount,channel,returning,bought
 u1,2026-03-01,1,web,yes
 u2,yesterday,1,web,no,no
 u3,2026-03-01,1,web,no,no
+u 4,2026-03-01,1,web,no,no
 """,
     )
     rows = list(read_rows(parse_project(HISTORY), table, loaded_at=LOADED))
@@ -101,6 +102,7 @@ u3,2026-03-01,1,web,no,no
         "bought: label 'perhaps' is neither 'yes' nor 'no'",
         "line 3: 5 cells, the header has 6",
         "line 4: at: not an ISO 8601 date or time",
+        "line 6: user id: an entity key has no spaces and at most 200 characters",
     ]
     assert [row.line for row in rows if isinstance(row, Row)] == [5]
     assert [

@@ -201,3 +201,12 @@ def test_a_newer_releases_applied_project_is_still_read() -> None:
     read = ProjectApplied.model_validate(event)
     assert read.project == churn
     assert read.version == 4
+
+
+def test_a_numeric_label_value_is_its_spelling() -> None:
+    project = parse_project(
+        "name: p\nentity: {key: id}\nfields: {x: {type: numeric}}\n"
+        "label: {field: y, positive: 1, negative: 0}\n"
+    )
+    assert (project.label.positive, project.label.negative) == ("1", "0")
+    assert project.label.outcome("1") is True

@@ -131,8 +131,10 @@ class EntityHistory:
                 return math.fsum(present)  # exact, then rounded: order does not matter
             case "mean":
                 return math.fsum(present) / len(present) if present else None
-            case "min":
-                return min(present) if present else None
-            case "max":
-                return max(present) if present else None
+            case "min" | "max":
+                if not present:
+                    return None
+                extreme = min(present) if feature.aggregate == "min" else max(present)
+                # A boolean's extreme is a number (the feature's declared type), 0 or 1.
+                return float(extreme) if isinstance(extreme, bool) else extreme
         raise ValueError(f"feature {feature.name}: unknown aggregate {feature.aggregate}")

@@ -118,6 +118,8 @@ def _row(
     entity = cells[index[entity_column]].strip()
     if is_missing(entity):
         reasons.append(f"{entity_column}: the entity key is empty")
+    elif len(entity) > 200 or any(character.isspace() for character in entity):
+        reasons.append(f"{entity_column}: an entity key has no spaces and at most 200 characters")
     values: dict[str, Value | None] = {}
     for name, column in columns.items():
         try:

@@ -62,29 +62,26 @@ def as_time(cell: str) -> datetime | None:
 
 def parse_cell(field: RecordField, cell: str) -> Value | None:
     """The value of ``cell`` for ``field``; None when missing. ValueError with the reason
-    when the cell does not fit the field (a missing required value included)."""
+    when the cell does not fit the field (a missing required value included). The text is
+    read here (a CSV's spellings: `yes`, `1` for a boolean, spaces around a category); the
+    field's rules are ``RecordField.check``'s, the same ingest applies to every record."""
     if is_missing(cell):
-        if field.required:
-            raise ValueError("is required")
-        return None
-    value: Value | None
+        return field.check(None)
+    text = cell.strip()
+    value: Value | None = text
     match field.type:
         case "numeric":
-            value = as_number(cell)
+            value = as_number(text)
         case "integer":
-            value = as_integer(cell)
+            value = as_integer(text)
         case "boolean":
-            value = as_boolean(cell)
+            value = as_boolean(text)
             if value is None:
-                number = as_integer(cell)
+                number = as_integer(text)
                 value = {0: False, 1: True}.get(number) if number is not None else None
-        case "categorical":
-            value = cell.strip()
-            if field.values is not None and value not in field.values:
-                raise ValueError(f"{value!r} is not one of {', '.join(field.values)}")
     if value is None:
-        raise ValueError(f"{cell.strip()!r} is not {_A[field.type]}")
-    return value
+        raise ValueError(f"{text!r} is not {_A[field.type]}")
+    return field.check(value)
 
 
-_A = {"numeric": "a number", "integer": "an integer", "boolean": "true or false", "categorical": ""}
+_A = {"numeric": "a number", "integer": "an integer", "boolean": "true or false"}
