@@ -125,8 +125,6 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def _reason(detail: Any) -> str:
-    if detail["type"] == "extra_forbidden":
-        return "unknown key (a typo?)"
     if detail["type"] == "missing":
         return "is required"
     message = str(detail["msg"])
